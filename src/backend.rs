@@ -1,0 +1,147 @@
+//! Which kernel runs: the one place where a backend is chosen and called.
+
+use crate::element::Element;
+use crate::kernels::{portable::Portable, Data};
+use crate::reference::{self, Rate};
+use crate::Seed;
+
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::avx2::Avx2;
+
+/// A kernel implementation: the scalar reference, the portable `wide` backend, or an x86_64
+/// backend that this CPU has.
+///
+/// Every backend produces the same bits (the crate's determinism promise); they differ only
+/// in speed. [`Backend::detect`] picks the fastest; the other constructors exist so that
+/// tests and benchmarks can compare them. A `Backend` value can only be made on a CPU that
+/// runs it, so every method is safe.
+///
+/// ```
+/// use simd_dropout::{Backend, Seed};
+/// let x = vec![1.0f32; 1000];
+/// let (mut y1, mut y2) = (vec![0.0; 1000], vec![0.0; 1000]);
+/// Backend::scalar().forward_no_mask(0.5, Seed::new(1, 2), 0, &x, &mut y1).unwrap();
+/// Backend::detect().forward_no_mask(0.5, Seed::new(1, 2), 0, &x, &mut y2).unwrap();
+/// assert_eq!(y1, y2);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backend(Imp);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Imp {
+    Scalar,
+    Portable(Portable),
+    #[cfg(target_arch = "x86_64")]
+    Avx2(Avx2),
+}
+
+impl Backend {
+    /// The fastest backend this CPU runs: AVX2 where the CPU has it (detected at run time under
+    /// `std`, by compile-time target features without it), else the portable one.
+    ///
+    /// ```
+    /// println!("dropout kernels: {}", simd_dropout::Backend::detect().name());
+    /// ```
+    #[inline]
+    pub fn detect() -> Backend {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(b) = Self::avx2() {
+            return b;
+        }
+        Self::portable()
+    }
+
+    /// The scalar reference: the contract written plainly, one element at a time.
+    ///
+    /// ```
+    /// assert_eq!(simd_dropout::Backend::scalar().name(), "scalar");
+    /// ```
+    pub const fn scalar() -> Backend {
+        Backend(Imp::Scalar)
+    }
+
+    /// The portable backend on `wide` (SSE2 / NEON / simd128, chosen at compile time).
+    ///
+    /// ```
+    /// assert_eq!(simd_dropout::Backend::portable().name(), "portable");
+    /// ```
+    pub const fn portable() -> Backend {
+        Backend(Imp::Portable(Portable::new()))
+    }
+
+    /// The AVX2 + F16C backend, if this CPU has those features (always `None` off x86_64 and
+    /// with the test-only `no-avx2` feature).
+    ///
+    /// ```
+    /// if let Some(b) = simd_dropout::Backend::avx2() {
+    ///     assert_eq!(b.name(), "avx2");
+    /// }
+    /// ```
+    #[inline]
+    pub fn avx2() -> Option<Backend> {
+        #[cfg(target_arch = "x86_64")]
+        return Avx2::new().map(|t| Backend(Imp::Avx2(t)));
+        #[cfg(not(target_arch = "x86_64"))]
+        None
+    }
+
+    /// Every backend this CPU runs, slowest first.
+    ///
+    /// ```
+    /// let all: Vec<_> = simd_dropout::Backend::available().collect();
+    /// assert!(all.contains(&simd_dropout::Backend::scalar()));
+    /// ```
+    pub fn available() -> impl Iterator<Item = Backend> {
+        [Some(Self::scalar()), Some(Self::portable()), Self::avx2()]
+            .into_iter()
+            .flatten()
+    }
+
+    /// A short name: `"scalar"`, `"portable"` or `"avx2"`.
+    ///
+    /// ```
+    /// assert!(!simd_dropout::Backend::detect().name().is_empty());
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self.0 {
+            Imp::Scalar => "scalar",
+            Imp::Portable(_) => "portable",
+            #[cfg(target_arch = "x86_64")]
+            Imp::Avx2(_) => "avx2",
+        }
+    }
+
+    /// Forward dropout on a job whose lengths `ops` has validated.
+    pub(crate) fn generate<T: Element>(
+        self,
+        seed: Seed,
+        offset: u64,
+        rate: Rate,
+        data: Data<'_, T>,
+        mask: Option<&mut [u64]>,
+    ) {
+        match self.0 {
+            Imp::Scalar => reference::generate(seed, offset, rate, data, mask),
+            Imp::Portable(k) => k.generate(seed, offset, rate, data, mask),
+            #[cfg(target_arch = "x86_64")]
+            Imp::Avx2(k) => k.generate(seed, offset, rate, data, mask),
+        }
+    }
+
+    /// Mask application on a job whose lengths `ops` has validated.
+    pub(crate) fn apply<T: Element>(self, mask: &[u64], scale: f32, data: Data<'_, T>) {
+        match self.0 {
+            Imp::Scalar => reference::apply(mask, scale, data),
+            Imp::Portable(k) => k.apply(mask, scale, data),
+            #[cfg(target_arch = "x86_64")]
+            Imp::Avx2(k) => k.apply(mask, scale, data),
+        }
+    }
+}
+
+impl Default for Backend {
+    /// [`Backend::detect`].
+    fn default() -> Self {
+        Self::detect()
+    }
+}

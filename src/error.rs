@@ -1,0 +1,72 @@
+//! The one error type of the crate.
+
+use core::fmt;
+
+/// Why a call was refused. A call that returns an `Error` has written nothing.
+///
+/// ```
+/// use simd_dropout::{forward, Error, Seed};
+/// let x = [1.0f32; 4];
+/// let mut y = [0.0f32; 4];
+/// let mut mask = [0u64; 1];
+/// let err = forward(f64::NAN, Seed::new(1, 2), 0, &x, &mut y, &mut mask).unwrap_err();
+/// assert!(matches!(err, Error::InvalidProbability { .. }));
+/// assert_eq!(y, [0.0; 4]); // untouched
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Error {
+    /// `p` is NaN or outside `[0, 1]` (or equal to 1 where the operation needs `p < 1`).
+    InvalidProbability {
+        /// The value given.
+        p: f64,
+    },
+    /// Two slices that must have the same length do not.
+    LengthMismatch {
+        /// The length required (that of the input).
+        expected: usize,
+        /// The length found.
+        found: usize,
+    },
+    /// A mask buffer holds fewer `u64` words than `ceil(len / 64)`.
+    MaskTooShort {
+        /// Words needed.
+        needed: usize,
+        /// Words given.
+        found: usize,
+    },
+    /// A shape's product does not equal the slice length, or overflows `usize`.
+    ShapeMismatch {
+        /// Elements the shape describes (`usize::MAX` when the product overflows).
+        elements: usize,
+        /// The slice length.
+        len: usize,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Error::InvalidProbability { p } => {
+                write!(
+                    f,
+                    "dropout probability {p} is not a finite number in [0, 1]"
+                )
+            }
+            Error::LengthMismatch { expected, found } => {
+                write!(f, "slice has {found} elements, expected {expected}")
+            }
+            Error::MaskTooShort { needed, found } => {
+                write!(f, "mask buffer has {found} u64 words, needs {needed}")
+            }
+            Error::ShapeMismatch { elements, len } => {
+                write!(
+                    f,
+                    "shape describes {elements} elements but the slice has {len}"
+                )
+            }
+        }
+    }
+}
+
+impl core::error::Error for Error {}

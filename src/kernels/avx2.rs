@@ -1,0 +1,214 @@
+//! The x86_64 AVX2 backend (with F16C for f16), chosen at run time.
+//!
+//! AVX2 has no 64-bit multiply and no rotate: the LCG step is three 32x32->64 multiplies,
+//! and the 32-bit rotate is a 64-bit variable shift of the word duplicated into both halves.
+//! Each group of eight elements uses two registers of four lanes, one for the even elements
+//! and one for the odd, so that one blend puts the eight words in element order.
+
+use super::{lane_states, Isa};
+use crate::element::{Element, Kind};
+use crate::pcg::Affine;
+use core::arch::x86_64::*;
+use half::{bf16, f16};
+
+/// Proof that the CPU has AVX2 and F16C: only [`Avx2::new`] makes one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Avx2(());
+
+impl Avx2 {
+    /// The backend, if this CPU has it (and it is not switched off by the `no-avx2` feature).
+    #[inline]
+    pub(crate) fn new() -> Option<Self> {
+        if cfg!(feature = "no-avx2") {
+            return None;
+        }
+        #[cfg(all(target_feature = "avx2", target_feature = "f16c"))]
+        return Some(Avx2(()));
+        #[cfg(all(
+            feature = "std",
+            not(all(target_feature = "avx2", target_feature = "f16c"))
+        ))]
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c") {
+            return Some(Avx2(()));
+        }
+        #[allow(unreachable_code)]
+        None
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Avx2Isa;
+
+pub(crate) struct Lanes {
+    /// `v[2g]`: the words of elements 8g, 8g+2, 8g+4, 8g+6; `v[2g+1]`: 8g+1, 8g+3, ...
+    v: [__m256i; 16],
+    mul_lo: __m256i,
+    mul_hi: __m256i,
+    add: __m256i,
+}
+
+/// `s * mul + add` on four 64-bit lanes (`mul` split into 32-bit halves).
+#[inline(always)]
+unsafe fn lcg_step(s: __m256i, mul_lo: __m256i, mul_hi: __m256i, add: __m256i) -> __m256i {
+    // SAFETY: value-only intrinsics; AVX2 is enabled by the caller.
+    unsafe {
+        let lo = _mm256_mul_epu32(s, mul_lo);
+        let cross = _mm256_add_epi64(
+            _mm256_mul_epu32(_mm256_srli_epi64::<32>(s), mul_lo),
+            _mm256_mul_epu32(s, mul_hi),
+        );
+        _mm256_add_epi64(_mm256_add_epi64(lo, _mm256_slli_epi64::<32>(cross)), add)
+    }
+}
+
+/// The XSH-RR outputs of four states, each in the low 32 bits of its 64-bit lane.
+#[inline(always)]
+unsafe fn outputs(s: __m256i) -> __m256i {
+    // SAFETY: value-only intrinsics; AVX2 is enabled by the caller.
+    unsafe {
+        let xsh = _mm256_srli_epi64::<27>(_mm256_xor_si256(_mm256_srli_epi64::<18>(s), s));
+        // Both halves of each lane = the 32-bit word, so a right shift rotates the low half.
+        let doubled = _mm256_shuffle_epi32::<0b10_10_00_00>(xsh);
+        _mm256_srlv_epi64(doubled, _mm256_srli_epi64::<59>(s))
+    }
+}
+
+impl Isa for Avx2Isa {
+    type Lanes = Lanes;
+
+    #[inline(always)]
+    unsafe fn lanes(self, first: u64, step: Affine) -> Lanes {
+        let states = lane_states(first, step);
+        let step64 = step.pow(64);
+        let pick = |g: usize, odd: usize| {
+            let e = 8 * g + odd;
+            [states[e], states[e + 2], states[e + 4], states[e + 6]]
+        };
+        // SAFETY: AVX2 is enabled by the caller; the loads read local arrays of 4 u64.
+        unsafe {
+            let load = |a: [u64; 4]| _mm256_loadu_si256(a.as_ptr().cast());
+            Lanes {
+                v: core::array::from_fn(|i| load(pick(i / 2, i % 2))),
+                mul_lo: _mm256_set1_epi64x(step64.mul as u32 as i64),
+                mul_hi: _mm256_set1_epi64x((step64.mul >> 32) as i64),
+                add: _mm256_set1_epi64x(step64.add as i64),
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn next_word(self, lanes: &mut Lanes, threshold: u32) -> u64 {
+        let mut bits = 0u64;
+        // SAFETY: value-only intrinsics; AVX2 is enabled by the caller.
+        unsafe {
+            let t = _mm256_set1_epi32(threshold as i32);
+            for g in 0..8 {
+                let (even, odd) = (lanes.v[2 * g], lanes.v[2 * g + 1]);
+                let words = _mm256_blend_epi32::<0b1010_1010>(
+                    outputs(even),
+                    _mm256_slli_epi64::<32>(outputs(odd)),
+                );
+                // Unsigned r >= t  <=>  max(r, t) == r.
+                let kept = _mm256_cmpeq_epi32(_mm256_max_epu32(words, t), words);
+                bits |= u64::from(_mm256_movemask_ps(_mm256_castsi256_ps(kept)) as u8) << (8 * g);
+                lanes.v[2 * g] = lcg_step(even, lanes.mul_lo, lanes.mul_hi, lanes.add);
+                lanes.v[2 * g + 1] = lcg_step(odd, lanes.mul_lo, lanes.mul_hi, lanes.add);
+            }
+        }
+        bits
+    }
+
+    #[inline(always)]
+    unsafe fn apply64<T: Element>(self, src: *const T, dst: *mut T, word: u64, scale: f32) {
+        // SAFETY: the caller guarantees AVX2 + F16C and 64 readable / writable elements;
+        // `Kind` says which type `T` is, so the casts keep the pointee type.
+        unsafe {
+            match T::KIND {
+                Kind::F32 => apply64_f32(src.cast(), dst.cast(), word, scale),
+                Kind::F16 => apply64_f16(src.cast(), dst.cast(), word, scale),
+                Kind::Bf16 => apply64_bf16(src.cast(), dst.cast(), word, scale),
+            }
+        }
+    }
+}
+
+/// All-ones in 32-bit lane `i` where bit `i` of `byte` is set.
+#[inline(always)]
+unsafe fn lane_mask(byte: u64) -> __m256 {
+    // SAFETY: value-only intrinsics; AVX2 is enabled by the caller.
+    unsafe {
+        let bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+        let b = _mm256_set1_epi32((byte & 0xff) as i32);
+        _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(b, bit), bit))
+    }
+}
+
+/// `keep ? x * scale : +0.0` on eight f32 (an AND with the lane mask: a select, so NaN and
+/// infinities are dropped too).
+#[inline(always)]
+unsafe fn drop8(x: __m256, byte: u64, scale: __m256) -> __m256 {
+    // SAFETY: value-only intrinsics; AVX2 is enabled by the caller.
+    unsafe { _mm256_and_ps(_mm256_mul_ps(x, scale), lane_mask(byte)) }
+}
+
+/// # Safety
+/// AVX2; 64 f32 readable at `src`, writable at `dst`.
+#[inline(always)]
+unsafe fn apply64_f32(src: *const f32, dst: *mut f32, word: u64, scale: f32) {
+    // SAFETY: every access is 8 f32 inside the 64 the caller guarantees.
+    unsafe {
+        let s = _mm256_set1_ps(scale);
+        for g in 0..8 {
+            let x = _mm256_loadu_ps(src.add(8 * g));
+            _mm256_storeu_ps(dst.add(8 * g), drop8(x, word >> (8 * g), s));
+        }
+    }
+}
+
+/// # Safety
+/// AVX2 + F16C; 64 f16 readable at `src`, writable at `dst`.
+#[inline(always)]
+unsafe fn apply64_f16(src: *const f16, dst: *mut f16, word: u64, scale: f32) {
+    // SAFETY: every access is 8 f16 (16 bytes) inside the 64 the caller guarantees.
+    unsafe {
+        let s = _mm256_set1_ps(scale);
+        for g in 0..8 {
+            let x = _mm256_cvtph_ps(_mm_loadu_si128(src.add(8 * g).cast()));
+            let y = drop8(x, word >> (8 * g), s);
+            let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(y);
+            _mm_storeu_si128(dst.add(8 * g).cast(), h);
+        }
+    }
+}
+
+/// # Safety
+/// AVX2; 64 bf16 readable at `src`, writable at `dst`.
+#[inline(always)]
+unsafe fn apply64_bf16(src: *const bf16, dst: *mut bf16, word: u64, scale: f32) {
+    // SAFETY: every access is 8 bf16 (16 bytes) inside the 64 the caller guarantees.
+    unsafe {
+        let s = _mm256_set1_ps(scale);
+        let one = _mm256_set1_epi32(1);
+        let round = _mm256_set1_epi32(0x7fff);
+        let abs = _mm256_set1_epi32(0x7fff_ffff);
+        let inf = _mm256_set1_epi32(0x7f80_0000);
+        let quiet = _mm256_set1_epi32(0x40);
+        for g in 0..8 {
+            let h = _mm256_cvtepu16_epi32(_mm_loadu_si128(src.add(8 * g).cast()));
+            let x = _mm256_castsi256_ps(_mm256_slli_epi32::<16>(h));
+            let y = _mm256_castps_si256(drop8(x, word >> (8 * g), s));
+            // Round to nearest even; a NaN keeps its top bits and becomes quiet (half's rule).
+            let lsb = _mm256_and_si256(_mm256_srli_epi32::<16>(y), one);
+            let rounded =
+                _mm256_srli_epi32::<16>(_mm256_add_epi32(_mm256_add_epi32(y, round), lsb));
+            let nan = _mm256_cmpgt_epi32(_mm256_and_si256(y, abs), inf);
+            let nan_bits = _mm256_or_si256(_mm256_srli_epi32::<16>(y), quiet);
+            let r = _mm256_blendv_epi8(rounded, nan_bits, nan);
+            // Narrow 8 x u32 to 8 x u16: pack within 128-bit halves, then gather the halves.
+            let packed = _mm256_permute4x64_epi64::<0b00_00_10_00>(_mm256_packus_epi32(r, r));
+            _mm_storeu_si128(dst.add(8 * g).cast(), _mm256_castsi256_si128(packed));
+        }
+    }
+}
+
+super::entry_points!(Avx2, Avx2Isa, #[target_feature(enable = "avx2,f16c")] #[inline(never)]);

@@ -1,0 +1,149 @@
+//! The portable backend on `wide`: SSE2 on the x86_64 baseline, NEON on aarch64, simd128 on
+//! wasm32 (with `+simd128`), plain arrays elsewhere.
+//!
+//! `wide` picks its instructions at compile time, so this file is what every target gets
+//! without run-time detection. The LCG lanes live in a plain array that the compiler
+//! vectorizes where the target has 64-bit lane multiplies; the compare, the bit packing and
+//! the element math use `wide` vectors.
+
+use super::{lane_states, Isa};
+use crate::element::{Element, Kind};
+use crate::pcg::{output, Affine};
+use half::{bf16, f16};
+use wide::{f32x8, u32x8};
+
+/// The portable backend (always available).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Portable;
+
+pub(crate) struct Lanes {
+    states: [u64; 64],
+    step64: Affine,
+}
+
+/// Bit `i` of each lane's byte: expands 8 mask bits into 8 lane masks.
+const LANE_BITS: u32x8 = u32x8::new([1, 2, 4, 8, 16, 32, 64, 128]);
+
+/// All-ones in lane `i` where bit `i` of `byte` is set.
+#[inline(always)]
+fn lane_mask(byte: u32) -> u32x8 {
+    (u32x8::splat(byte) & LANE_BITS).simd_eq(LANE_BITS)
+}
+
+impl Isa for Portable {
+    type Lanes = Lanes;
+
+    #[inline(always)]
+    unsafe fn lanes(self, first: u64, step: Affine) -> Lanes {
+        Lanes {
+            states: lane_states(first, step),
+            step64: step.pow(64),
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn next_word(self, lanes: &mut Lanes, threshold: u32) -> u64 {
+        let mut words = [0u32; 64];
+        for (w, s) in words.iter_mut().zip(lanes.states.iter_mut()) {
+            *w = output(*s);
+            *s = lanes.step64.apply(*s);
+        }
+        let t = u32x8::splat(threshold);
+        let mut bits = 0u64;
+        for (g, chunk) in words.chunks_exact(8).enumerate() {
+            let r = u32x8::new(chunk.try_into().unwrap_or_default());
+            bits |= u64::from(r.simd_ge(t).to_bitmask()) << (8 * g);
+        }
+        bits
+    }
+
+    #[inline(always)]
+    unsafe fn apply64<T: Element>(self, src: *const T, dst: *mut T, word: u64, scale: f32) {
+        // SAFETY: the caller guarantees 64 readable and writable elements; `Kind` says which
+        // type `T` is, so the casts do not change the pointee type.
+        unsafe {
+            match T::KIND {
+                Kind::F32 => apply64_f32(src.cast(), dst.cast(), word, scale),
+                Kind::F16 => apply64_f16(src.cast(), dst.cast(), word, scale),
+                Kind::Bf16 => apply64_bf16(src.cast(), dst.cast(), word, scale),
+            }
+        }
+    }
+}
+
+/// # Safety
+/// 64 elements readable at `src` and writable at `dst`.
+#[inline(always)]
+unsafe fn apply64_f32(src: *const f32, dst: *mut f32, word: u64, scale: f32) {
+    let s = f32x8::splat(scale);
+    for g in 0..8 {
+        // SAFETY: 8 * g + 8 <= 64; unaligned reads and writes of plain arrays.
+        unsafe {
+            let x = f32x8::new(src.add(8 * g).cast::<[f32; 8]>().read_unaligned());
+            let keep = lane_mask((word >> (8 * g)) as u32 & 0xff);
+            let y: u32x8 = wide::bytemuck::cast(x * s);
+            let y: f32x8 = wide::bytemuck::cast(y & keep);
+            dst.add(8 * g)
+                .cast::<[f32; 8]>()
+                .write_unaligned(y.to_array());
+        }
+    }
+}
+
+/// f16 has no vector conversion in `wide`: `half`'s conversion (hardware where the target
+/// has it at compile time, software otherwise) element by element.
+///
+/// # Safety
+/// 64 elements readable at `src` and writable at `dst`.
+#[inline(always)]
+unsafe fn apply64_f16(src: *const f16, dst: *mut f16, word: u64, scale: f32) {
+    for i in 0..64 {
+        // SAFETY: i < 64.
+        unsafe {
+            let x = src.add(i).read();
+            let kept = (word >> i) & 1 == 1;
+            dst.add(i).write(crate::reference::drop_one(x, kept, scale));
+        }
+    }
+}
+
+/// bf16 widens by a shift and rounds with integer arithmetic (round to nearest even; NaN
+/// stays NaN), eight lanes at a time.
+///
+/// # Safety
+/// 64 elements readable at `src` and writable at `dst`.
+#[inline(always)]
+unsafe fn apply64_bf16(src: *const bf16, dst: *mut bf16, word: u64, scale: f32) {
+    let s = f32x8::splat(scale);
+    for g in 0..8 {
+        // SAFETY: 8 * g + 8 <= 64; bf16 is a plain u16.
+        unsafe {
+            let h = src.add(8 * g).cast::<[u16; 8]>().read_unaligned();
+            let x: f32x8 = wide::bytemuck::cast(u32x8::new(h.map(u32::from)) << 16);
+            let keep = lane_mask((word >> (8 * g)) as u32 & 0xff);
+            let y: u32x8 = wide::bytemuck::cast(x * s);
+            let y = round_bf16(y & keep);
+            let out = y.to_array().map(|v| v as u16);
+            dst.add(8 * g).cast::<[u16; 8]>().write_unaligned(out);
+        }
+    }
+}
+
+/// f32 bits to bf16 bits (in the low half), ties to even, NaN kept quiet: `half`'s rule.
+#[inline(always)]
+pub(crate) fn round_bf16(y: u32x8) -> u32x8 {
+    let lsb = (y >> 16) & u32x8::splat(1);
+    let rounded = (y + u32x8::splat(0x7fff) + lsb) >> 16;
+    let nan = (y & u32x8::splat(0x7fff_ffff)).simd_gt(u32x8::splat(0x7f80_0000));
+    let quiet = (y >> 16) | u32x8::splat(0x40);
+    nan.select(quiet, rounded)
+}
+
+super::entry_points!(Portable, Portable, #[inline(never)]);
+
+impl Portable {
+    /// The backend: always available.
+    pub(crate) const fn new() -> Self {
+        Portable
+    }
+}

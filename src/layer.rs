@@ -1,0 +1,383 @@
+//! The `Dropout` layer: owns `p`, the seed and a running stream offset.
+
+use crate::backend::Backend;
+use crate::element::Element;
+use crate::ops::{check_len, check_mask};
+use crate::reference::Rate;
+use crate::{Error, Seed};
+
+/// Inverted dropout as a layer: validates `p` once, switches between training and eval, and
+/// owns the seed and a running offset into its PCG32 stream.
+///
+/// Each training call draws one word per element and advances the offset by exactly the
+/// element count, so successive calls get fresh masks, and any call can be replayed from the
+/// [`Record`] it returns. In eval mode a call is the identity and draws nothing.
+///
+/// ```
+/// use simd_dropout::{mask_words, Dropout, Seed};
+/// let mut layer = Dropout::new(0.5, Seed::new(42, 54)).unwrap();
+/// let x = [1.0f32; 6];
+/// let mut y = [0.0f32; 6];
+/// let mut mask = [0u64; 1];
+/// let rec = layer.forward(&x, &mut y, &mut mask).unwrap();
+/// assert_eq!(layer.offset(), 6);
+///
+/// // Backward from the stored mask, or by regenerating it: the same gradient.
+/// let gy = [1.0f32; 6];
+/// let (mut g1, mut g2) = ([0.0f32; 6], [0.0f32; 6]);
+/// rec.backward(&mask, &gy, &mut g1).unwrap();
+/// rec.backward_recompute(&gy, &mut g2).unwrap();
+/// assert_eq!(g1, g2);
+///
+/// layer.eval();
+/// layer.forward_no_mask(&x, &mut y).unwrap();
+/// assert_eq!(y, x);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Dropout {
+    rate: Rate,
+    seed: Seed,
+    offset: u64,
+    training: bool,
+    backend: Backend,
+}
+
+/// What one [`Dropout`] call used: enough to replay it or to run its backward pass without a
+/// stored mask (`seed`, `offset`, `p`, `len`).
+///
+/// ```
+/// use simd_dropout::{Dropout, Seed};
+/// let mut layer = Dropout::new(0.2, Seed::new(1, 2)).unwrap();
+/// let x = [1.0f32; 10];
+/// let mut y = [0.0f32; 10];
+/// let rec = layer.forward_no_mask(&x, &mut y).unwrap();
+/// assert_eq!((rec.offset, rec.len, rec.training), (0, 10, true));
+/// let mut again = [0.0f32; 10];
+/// rec.replay(&x, &mut again).unwrap();
+/// assert_eq!(again, y);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Record {
+    /// The drop probability.
+    pub p: f64,
+    /// The stream.
+    pub seed: Seed,
+    /// The stream position of the call's first element.
+    pub offset: u64,
+    /// The number of elements.
+    pub len: usize,
+    /// `false` for an eval-mode call (the identity; its backward is the identity too).
+    pub training: bool,
+    /// The backend that ran the call (any backend gives the same bits).
+    pub backend: Backend,
+}
+
+impl Dropout {
+    /// A layer in training mode at offset 0; `InvalidProbability` unless `p` is in `[0, 1]`.
+    ///
+    /// ```
+    /// use simd_dropout::{Dropout, Seed};
+    /// assert!(Dropout::new(0.1, Seed::new(0, 0)).is_ok());
+    /// assert!(Dropout::new(1.5, Seed::new(0, 0)).is_err());
+    /// ```
+    pub fn new(p: f64, seed: Seed) -> Result<Self, Error> {
+        Ok(Dropout {
+            rate: Rate::new(p)?,
+            seed,
+            offset: 0,
+            training: true,
+            backend: Backend::detect(),
+        })
+    }
+
+    /// A layer seeded from any `rand_core` generator (see [`Seed::from_rng`]).
+    ///
+    /// ```
+    /// use rand_core::SeedableRng;
+    /// let mut rng = rand_pcg::Pcg64::seed_from_u64(3);
+    /// let layer = simd_dropout::Dropout::from_rng(0.1, &mut rng).unwrap();
+    /// assert_eq!(layer.offset(), 0);
+    /// ```
+    pub fn from_rng<R: rand_core::Rng + ?Sized>(p: f64, rng: &mut R) -> Result<Self, Error> {
+        Self::new(p, Seed::from_rng(rng))
+    }
+
+    /// The same layer running on `backend` (all backends give the same bits).
+    ///
+    /// ```
+    /// use simd_dropout::{Backend, Dropout, Seed};
+    /// let layer = Dropout::new(0.1, Seed::new(0, 0)).unwrap().with_backend(Backend::scalar());
+    /// assert_eq!(layer.backend(), Backend::scalar());
+    /// ```
+    pub fn with_backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// The backend the layer calls.
+    ///
+    /// ```
+    /// let layer = simd_dropout::Dropout::new(0.1, simd_dropout::Seed::new(0, 0)).unwrap();
+    /// assert_eq!(layer.backend(), simd_dropout::Backend::detect());
+    /// ```
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The drop probability.
+    ///
+    /// ```
+    /// assert_eq!(simd_dropout::Dropout::new(0.3, simd_dropout::Seed::new(0, 0)).unwrap().p(), 0.3);
+    /// ```
+    pub fn p(&self) -> f64 {
+        self.rate.p
+    }
+
+    /// The seed.
+    ///
+    /// ```
+    /// use simd_dropout::{Dropout, Seed};
+    /// assert_eq!(Dropout::new(0.1, Seed::new(4, 5)).unwrap().seed(), Seed::new(4, 5));
+    /// ```
+    pub fn seed(&self) -> Seed {
+        self.seed
+    }
+
+    /// The stream position the next training call starts at.
+    ///
+    /// ```
+    /// let layer = simd_dropout::Dropout::new(0.1, simd_dropout::Seed::new(0, 0)).unwrap();
+    /// assert_eq!(layer.offset(), 0);
+    /// ```
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Moves the running offset (for example to resume a checkpoint).
+    ///
+    /// ```
+    /// let mut layer = simd_dropout::Dropout::new(0.1, simd_dropout::Seed::new(0, 0)).unwrap();
+    /// layer.set_offset(1 << 40);
+    /// assert_eq!(layer.offset(), 1 << 40);
+    /// ```
+    pub fn set_offset(&mut self, offset: u64) {
+        self.offset = offset;
+    }
+
+    /// Training mode: calls drop elements.
+    ///
+    /// ```
+    /// let mut layer = simd_dropout::Dropout::new(0.1, simd_dropout::Seed::new(0, 0)).unwrap();
+    /// layer.eval();
+    /// layer.train();
+    /// assert!(layer.is_training());
+    /// ```
+    pub fn train(&mut self) {
+        self.training = true;
+    }
+
+    /// Eval mode: calls are the identity and draw no words.
+    ///
+    /// ```
+    /// let mut layer = simd_dropout::Dropout::new(0.1, simd_dropout::Seed::new(0, 0)).unwrap();
+    /// layer.eval();
+    /// assert!(!layer.is_training());
+    /// ```
+    pub fn eval(&mut self) {
+        self.training = false;
+    }
+
+    /// Whether the layer is in training mode.
+    ///
+    /// ```
+    /// assert!(simd_dropout::Dropout::new(0.1, simd_dropout::Seed::new(0, 0)).unwrap().is_training());
+    /// ```
+    pub fn is_training(&self) -> bool {
+        self.training
+    }
+
+    /// The record of a call of `len` elements starting now; advances the offset in training.
+    fn begin(&mut self, len: usize) -> Record {
+        let rec = Record {
+            p: self.rate.p,
+            seed: self.seed,
+            offset: self.offset,
+            len,
+            training: self.training,
+            backend: self.backend,
+        };
+        if self.training {
+            self.offset = self.offset.wrapping_add(len as u64);
+        }
+        rec
+    }
+
+    /// Dropout of `x` into `y`, storing the keep bits in `mask` (all ones in eval mode).
+    ///
+    /// ```
+    /// let mut layer = simd_dropout::Dropout::new(0.5, simd_dropout::Seed::new(1, 1)).unwrap();
+    /// let (x, mut y, mut mask) = ([1.0f32; 3], [0.0f32; 3], [0u64; 1]);
+    /// layer.forward(&x, &mut y, &mut mask).unwrap();
+    /// ```
+    pub fn forward<T: Element>(
+        &mut self,
+        x: &[T],
+        y: &mut [T],
+        mask: &mut [u64],
+    ) -> Result<Record, Error> {
+        check_len(x.len(), y.len())?;
+        check_mask(x.len(), mask.len())?;
+        let rec = self.begin(x.len());
+        if rec.training {
+            self.backend
+                .forward(rec.p, rec.seed, rec.offset, x, y, mask)?;
+        } else {
+            y.copy_from_slice(x);
+            all_kept(x.len(), mask);
+        }
+        Ok(rec)
+    }
+
+    /// [`forward`](Dropout::forward) overwriting `xy`.
+    ///
+    /// ```
+    /// let mut layer = simd_dropout::Dropout::new(0.5, simd_dropout::Seed::new(1, 1)).unwrap();
+    /// let (mut xy, mut mask) = ([1.0f32; 3], [0u64; 1]);
+    /// layer.forward_in_place(&mut xy, &mut mask).unwrap();
+    /// ```
+    pub fn forward_in_place<T: Element>(
+        &mut self,
+        xy: &mut [T],
+        mask: &mut [u64],
+    ) -> Result<Record, Error> {
+        check_mask(xy.len(), mask.len())?;
+        let rec = self.begin(xy.len());
+        if rec.training {
+            self.backend
+                .forward_in_place(rec.p, rec.seed, rec.offset, xy, mask)?;
+        } else {
+            all_kept(xy.len(), mask);
+        }
+        Ok(rec)
+    }
+
+    /// Dropout of `x` into `y` storing nothing: the backward pass regenerates the mask from
+    /// the returned [`Record`].
+    ///
+    /// ```
+    /// let mut layer = simd_dropout::Dropout::new(0.5, simd_dropout::Seed::new(1, 1)).unwrap();
+    /// let (x, mut y) = ([1.0f32; 3], [0.0f32; 3]);
+    /// let rec = layer.forward_no_mask(&x, &mut y).unwrap();
+    /// assert_eq!(rec.len, 3);
+    /// ```
+    pub fn forward_no_mask<T: Element>(&mut self, x: &[T], y: &mut [T]) -> Result<Record, Error> {
+        check_len(x.len(), y.len())?;
+        let rec = self.begin(x.len());
+        rec.replay(x, y)?;
+        Ok(rec)
+    }
+
+    /// [`forward_no_mask`](Dropout::forward_no_mask) overwriting `xy`.
+    ///
+    /// ```
+    /// let mut layer = simd_dropout::Dropout::new(0.5, simd_dropout::Seed::new(1, 1)).unwrap();
+    /// let mut xy = [1.0f32; 3];
+    /// layer.forward_in_place_no_mask(&mut xy).unwrap();
+    /// ```
+    pub fn forward_in_place_no_mask<T: Element>(&mut self, xy: &mut [T]) -> Result<Record, Error> {
+        let rec = self.begin(xy.len());
+        rec.replay_in_place(xy)?;
+        Ok(rec)
+    }
+}
+
+/// The eval-mode mask: every element kept.
+fn all_kept(len: usize, mask: &mut [u64]) {
+    for (w, word) in mask.iter_mut().take(crate::mask_words(len)).enumerate() {
+        let left = len - 64 * w;
+        *word = if left >= 64 { !0 } else { (1u64 << left) - 1 };
+    }
+}
+
+impl Record {
+    /// Recomputes the call's output from its input (the same bits as the original call).
+    ///
+    /// ```
+    /// # use simd_dropout::{Dropout, Seed};
+    /// let mut layer = Dropout::new(0.5, Seed::new(1, 1)).unwrap();
+    /// let (x, mut y, mut z) = ([1.0f32; 9], [0.0f32; 9], [0.0f32; 9]);
+    /// let rec = layer.forward_no_mask(&x, &mut y).unwrap();
+    /// rec.replay(&x, &mut z).unwrap();
+    /// assert_eq!(y, z);
+    /// ```
+    pub fn replay<T: Element>(&self, x: &[T], y: &mut [T]) -> Result<(), Error> {
+        check_len(self.len, x.len())?;
+        check_len(self.len, y.len())?;
+        if self.training {
+            self.backend
+                .forward_no_mask(self.p, self.seed, self.offset, x, y)
+        } else {
+            y.copy_from_slice(x);
+            Ok(())
+        }
+    }
+
+    /// [`replay`](Record::replay) overwriting `xy`.
+    ///
+    /// ```
+    /// # use simd_dropout::{Dropout, Seed};
+    /// let mut layer = Dropout::new(0.5, Seed::new(1, 1)).unwrap();
+    /// let (x, mut y) = ([1.0f32; 9], [0.0f32; 9]);
+    /// let rec = layer.forward_no_mask(&x, &mut y).unwrap();
+    /// let mut z = x;
+    /// rec.replay_in_place(&mut z).unwrap();
+    /// assert_eq!(y, z);
+    /// ```
+    pub fn replay_in_place<T: Element>(&self, xy: &mut [T]) -> Result<(), Error> {
+        check_len(self.len, xy.len())?;
+        if self.training {
+            self.backend
+                .forward_in_place_no_mask(self.p, self.seed, self.offset, xy)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The backward pass from the stored mask: `gx = keep ? gy * scale : +0.0`.
+    ///
+    /// ```
+    /// # use simd_dropout::{Dropout, Seed};
+    /// let mut layer = Dropout::new(0.5, Seed::new(1, 1)).unwrap();
+    /// let (x, mut y, mut mask) = ([1.0f32; 4], [0.0f32; 4], [0u64; 1]);
+    /// let rec = layer.forward(&x, &mut y, &mut mask).unwrap();
+    /// let mut gx = [0.0f32; 4];
+    /// rec.backward(&mask, &[1.0; 4], &mut gx).unwrap();
+    /// assert_eq!(gx, y);
+    /// ```
+    pub fn backward<T: Element>(&self, mask: &[u64], gy: &[T], gx: &mut [T]) -> Result<(), Error> {
+        check_len(self.len, gy.len())?;
+        check_len(self.len, gx.len())?;
+        check_mask(self.len, mask.len())?;
+        if self.training {
+            self.backend.apply_mask(self.p, mask, gy, gx)
+        } else {
+            gx.copy_from_slice(gy);
+            Ok(())
+        }
+    }
+
+    /// The backward pass with nothing stored: regenerates the mask and applies it.
+    ///
+    /// ```
+    /// # use simd_dropout::{Dropout, Seed};
+    /// let mut layer = Dropout::new(0.5, Seed::new(1, 1)).unwrap();
+    /// let (x, mut y) = ([1.0f32; 4], [0.0f32; 4]);
+    /// let rec = layer.forward_no_mask(&x, &mut y).unwrap();
+    /// let mut gx = [0.0f32; 4];
+    /// rec.backward_recompute(&[1.0; 4], &mut gx).unwrap();
+    /// assert_eq!(gx, y);
+    /// ```
+    pub fn backward_recompute<T: Element>(&self, gy: &[T], gx: &mut [T]) -> Result<(), Error> {
+        self.replay(gy, gx)
+    }
+}

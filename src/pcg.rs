@@ -1,0 +1,224 @@
+//! PCG32 (XSH-RR 64/32), the generator of `rand_pcg::Pcg32`, re-implemented so that any word of
+//! a stream can be reached in O(log n) and so that SIMD lanes can step several words at once.
+//! rand_pcg keeps its state private; the tests check every word against it.
+
+/// The LCG multiplier of PCG32 (the same as `rand_pcg`'s).
+const MULTIPLIER: u64 = 6_364_136_223_846_793_005;
+
+/// Selects one PCG32 stream: the same pair as `rand_pcg::Pcg32::new(state, stream)`.
+///
+/// Only the low 63 bits of `stream` matter (the LCG increment is `(stream << 1) | 1`), exactly
+/// as in rand_pcg.
+///
+/// ```
+/// use simd_dropout::Seed;
+/// let a = Seed::new(42, 54);
+/// let b = Seed { state: 42, stream: 54 };
+/// assert_eq!(a, b);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Seed {
+    /// The initial state, as passed to `Pcg32::new`.
+    pub state: u64,
+    /// The stream selector, as passed to `Pcg32::new`.
+    pub stream: u64,
+}
+
+impl Seed {
+    /// The stream that `rand_pcg::Pcg32::new(state, stream)` produces.
+    ///
+    /// ```
+    /// let seed = simd_dropout::Seed::new(0xcafef00dd15ea5e5, 0xa02bdbf7bb3c0a7);
+    /// assert_eq!(seed.state, 0xcafef00dd15ea5e5);
+    /// ```
+    pub const fn new(state: u64, stream: u64) -> Self {
+        Seed { state, stream }
+    }
+
+    /// Draws a seed (state, then stream) from any `rand_core` generator, for example
+    /// `rand::rng()` or a seeded `Pcg64`.
+    ///
+    /// ```
+    /// use rand_core::SeedableRng;
+    /// let mut rng = rand_pcg::Pcg64::seed_from_u64(7);
+    /// let seed = simd_dropout::Seed::from_rng(&mut rng);
+    /// assert_ne!(seed, simd_dropout::Seed::from_rng(&mut rng));
+    /// ```
+    pub fn from_rng<R: rand_core::Rng + ?Sized>(rng: &mut R) -> Self {
+        let state = rng.next_u64();
+        let stream = rng.next_u64();
+        Seed { state, stream }
+    }
+
+    /// The LCG increment of this stream.
+    #[inline]
+    pub(crate) const fn increment(self) -> u64 {
+        (self.stream << 1) | 1
+    }
+
+    /// The one-word step of this stream's LCG.
+    #[inline]
+    pub(crate) const fn step(self) -> Affine {
+        Affine {
+            mul: MULTIPLIER,
+            add: self.increment(),
+        }
+    }
+
+    /// The LCG state whose output is word number `index` of the stream (indices wrap modulo
+    /// 2^64, the period).
+    #[inline]
+    pub(crate) fn state_at(self, index: u64) -> u64 {
+        let inc = self.increment();
+        // rand_pcg's constructor: add the increment, then take one step.
+        let first = self
+            .state
+            .wrapping_add(inc)
+            .wrapping_mul(MULTIPLIER)
+            .wrapping_add(inc);
+        self.step().pow(index).apply(first)
+    }
+}
+
+/// An affine map `s -> s * mul + add` modulo 2^64: one LCG step, or any number of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Affine {
+    pub(crate) mul: u64,
+    pub(crate) add: u64,
+}
+
+impl Affine {
+    const IDENTITY: Affine = Affine { mul: 1, add: 0 };
+
+    #[inline(always)]
+    pub(crate) const fn apply(self, s: u64) -> u64 {
+        s.wrapping_mul(self.mul).wrapping_add(self.add)
+    }
+
+    /// `self` after `first`.
+    #[inline]
+    const fn after(self, first: Affine) -> Affine {
+        Affine {
+            mul: self.mul.wrapping_mul(first.mul),
+            add: self.mul.wrapping_mul(first.add).wrapping_add(self.add),
+        }
+    }
+
+    /// The map applied `n` times (square and multiply: O(log n)).
+    pub(crate) const fn pow(self, mut n: u64) -> Affine {
+        let mut acc = Affine::IDENTITY;
+        let mut base = self;
+        while n > 0 {
+            if n & 1 == 1 {
+                acc = base.after(acc);
+            }
+            base = base.after(base);
+            n >>= 1;
+        }
+        acc
+    }
+}
+
+/// The XSH-RR output function: the 32-bit word a state yields (before it steps).
+#[inline(always)]
+pub(crate) const fn output(state: u64) -> u32 {
+    let rot = (state >> 59) as u32;
+    let xsh = (((state >> 18) ^ state) >> 27) as u32;
+    xsh.rotate_right(rot)
+}
+
+/// Words of one stream from a position on, one at a time (the scalar path).
+#[derive(Clone, Debug)]
+pub(crate) struct Words {
+    state: u64,
+    step: Affine,
+}
+
+impl Words {
+    #[inline]
+    pub(crate) fn new(seed: Seed, index: u64) -> Self {
+        Words {
+            state: seed.state_at(index),
+            step: seed.step(),
+        }
+    }
+}
+
+impl Iterator for Words {
+    type Item = u32;
+    #[inline(always)]
+    fn next(&mut self) -> Option<u32> {
+        let r = output(self.state);
+        self.state = self.step.apply(self.state);
+        Some(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_core::Rng;
+    use rand_pcg::Pcg32;
+
+    #[test]
+    fn known_answer_of_rand_pcg() {
+        // rand_pcg's own known-answer test for Pcg32::new(42, 54).
+        let expected = [0xa15c02b7u32, 0x7b47f409, 0xba1d3330, 0x83d2f293];
+        let got: [u32; 4] = core::array::from_fn({
+            let mut w = Words::new(Seed::new(42, 54), 0);
+            move |_| w.next().unwrap()
+        });
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn seek_matches_rand_pcg_advance() {
+        let seeds = [
+            (42, 54),
+            (0, 0),
+            (u64::MAX, u64::MAX),
+            (0xdead_beef, 1 << 63),
+        ];
+        let indices = [
+            0u64,
+            1,
+            2,
+            63,
+            64,
+            65,
+            1000,
+            1 << 40,
+            u64::MAX - 1,
+            u64::MAX,
+        ];
+        for (state, stream) in seeds {
+            for index in indices {
+                let mut g = Pcg32::new(state, stream);
+                g.advance(index);
+                let mut w = Words::new(Seed::new(state, stream), index);
+                for _ in 0..70 {
+                    assert_eq!(w.next().unwrap(), g.next_u32(), "{state} {stream} {index}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn index_wraps_modulo_the_period() {
+        let seed = Seed::new(3, 4);
+        let mut w = Words::new(seed, u64::MAX);
+        w.next();
+        assert_eq!(w.next(), Words::new(seed, 0).next());
+    }
+
+    #[test]
+    fn pow_composes() {
+        let step = Seed::new(9, 10).step();
+        let mut s = 12345u64;
+        for _ in 0..100 {
+            s = step.apply(s);
+        }
+        assert_eq!(step.pow(100).apply(12345), s);
+        assert_eq!(step.pow(37).after(step.pow(63)), step.pow(100));
+    }
+}
