@@ -1,0 +1,128 @@
+//! Golden vectors: mask words and output bits committed in `tests/golden/`, so that any
+//! change of output bits fails loudly (SPEC 6: such a change is a breaking change).
+//!
+//! The files were written from SPEC's formula computed with `rand_pcg` (tests/common), not
+//! from the crate. To write them again after a deliberate, changelogged break:
+//! `SIMD_DROPOUT_BLESS=1 cargo test --test golden`.
+
+mod common;
+
+use common::*;
+use half::{bf16, f16};
+use simd_dropout::{mask_words, Backend, Seed};
+use std::fmt::Write as _;
+
+struct Case {
+    name: &'static str,
+    seed: Seed,
+    offset: u64,
+    p: f64,
+    n: usize,
+}
+
+const CASES: [Case; 3] = [
+    Case {
+        name: "a",
+        seed: Seed::new(42, 54),
+        offset: 1000,
+        p: 0.3,
+        n: 16_384,
+    },
+    Case {
+        name: "b",
+        seed: Seed::new(0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210),
+        offset: u64::MAX - 300,
+        p: 0.9,
+        n: 1_001,
+    },
+    Case {
+        name: "c",
+        seed: Seed::new(7, 0),
+        offset: 3,
+        p: 1.0 / 3.0,
+        n: 257,
+    },
+];
+
+/// Inputs: a ramp through negative, small and large values.
+fn input<T: FromBits>(n: usize) -> Vec<T> {
+    (0..n)
+        .map(|i| T::from_f32((i as f32 - 100.0) * 0.37 + (i % 7) as f32 * 1e-3))
+        .collect()
+}
+
+/// The text of one case: every mask word, the output bits of the first 1000 elements of each
+/// type, and an FNV-1a digest of all of them, in hex.
+fn render(masks: &[u64], outputs: &[(&str, Vec<u32>)]) -> String {
+    let mut s = String::new();
+    for w in masks {
+        writeln!(s, "m {w:016x}").unwrap();
+    }
+    for (ty, bits) in outputs {
+        for b in bits.iter().take(1000) {
+            writeln!(s, "{ty} {b:08x}").unwrap();
+        }
+        let digest = bits.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        writeln!(s, "{ty} digest {digest:016x}").unwrap();
+    }
+    s
+}
+
+fn bits_of<T: FromBits>(v: &[T]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+fn spec_outputs<T: FromBits>(c: &Case) -> Vec<u32> {
+    let keep = spec_keep(c.p, c.seed, c.offset, c.n);
+    let x: Vec<T> = input(c.n);
+    let y: Vec<T> = x
+        .iter()
+        .zip(&keep)
+        .map(|(&v, &k)| spec_out(v, k, spec_scale(c.p)))
+        .collect();
+    bits_of(&y)
+}
+
+fn crate_outputs<T: FromBits>(b: Backend, c: &Case, mask: &mut Vec<u64>) -> Vec<u32> {
+    let x: Vec<T> = input(c.n);
+    let mut y = vec![T::ZERO; c.n];
+    *mask = vec![0u64; mask_words(c.n)];
+    b.forward(c.p, c.seed, c.offset, &x, &mut y, mask).unwrap();
+    bits_of(&y)
+}
+
+#[test]
+fn golden_vectors() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    for c in &CASES {
+        let path = dir.join(format!("{}.txt", c.name));
+        if std::env::var_os("SIMD_DROPOUT_BLESS").is_some() {
+            let keep = spec_keep(c.p, c.seed, c.offset, c.n);
+            let text = render(
+                &spec_mask(&keep),
+                &[
+                    ("f32", spec_outputs::<f32>(c)),
+                    ("f16", spec_outputs::<f16>(c)),
+                    ("bf16", spec_outputs::<bf16>(c)),
+                ],
+            );
+            std::fs::write(&path, text).unwrap();
+        }
+        let golden = std::fs::read_to_string(&path).unwrap();
+        for b in Backend::available() {
+            let mut m = Vec::new();
+            let f32s = crate_outputs::<f32>(b, c, &mut m);
+            let f16s = crate_outputs::<f16>(b, c, &mut m);
+            let bf16s = crate_outputs::<bf16>(b, c, &mut m);
+            let text = render(&m, &[("f32", f32s), ("f16", f16s), ("bf16", bf16s)]);
+            assert!(
+                text == golden,
+                "{} differs from {}",
+                b.name(),
+                path.display()
+            );
+        }
+    }
+}
