@@ -6,7 +6,7 @@ use crate::reference::{self, Rate};
 use crate::Seed;
 
 #[cfg(target_arch = "x86_64")]
-use crate::kernels::avx2::Avx2;
+use crate::kernels::{avx2::Avx2, avx512::Avx512};
 
 /// A kernel implementation: the scalar reference, the portable `wide` backend, or an x86_64
 /// backend that this CPU has.
@@ -33,11 +33,14 @@ enum Imp {
     Portable(Portable),
     #[cfg(target_arch = "x86_64")]
     Avx2(Avx2),
+    #[cfg(target_arch = "x86_64")]
+    Avx512(Avx512),
 }
 
 impl Backend {
-    /// The fastest backend this CPU runs: AVX2 where the CPU has it (detected at run time under
-    /// `std`, by compile-time target features without it), else the portable one.
+    /// The fastest backend this CPU runs: AVX-512, else AVX2, where the CPU has them (detected
+    /// at run time under `std`, by compile-time target features without it), else the
+    /// portable one.
     ///
     /// ```
     /// println!("dropout kernels: {}", simd_dropout::Backend::detect().name());
@@ -45,7 +48,7 @@ impl Backend {
     #[inline]
     pub fn detect() -> Backend {
         #[cfg(target_arch = "x86_64")]
-        if let Some(b) = Self::avx2() {
+        if let Some(b) = Self::avx512().or_else(Self::avx2) {
             return b;
         }
         Self::portable()
@@ -85,6 +88,22 @@ impl Backend {
         None
     }
 
+    /// The AVX-512 backend (F + DQ, with AVX2 and F16C), if this CPU has those features
+    /// (always `None` off x86_64 and with the test-only `no-avx512` feature).
+    ///
+    /// ```
+    /// if let Some(b) = simd_dropout::Backend::avx512() {
+    ///     assert_eq!(b.name(), "avx512");
+    /// }
+    /// ```
+    #[inline]
+    pub fn avx512() -> Option<Backend> {
+        #[cfg(target_arch = "x86_64")]
+        return Avx512::new().map(|t| Backend(Imp::Avx512(t)));
+        #[cfg(not(target_arch = "x86_64"))]
+        None
+    }
+
     /// Every backend this CPU runs, slowest first.
     ///
     /// ```
@@ -92,12 +111,17 @@ impl Backend {
     /// assert!(all.contains(&simd_dropout::Backend::scalar()));
     /// ```
     pub fn available() -> impl Iterator<Item = Backend> {
-        [Some(Self::scalar()), Some(Self::portable()), Self::avx2()]
-            .into_iter()
-            .flatten()
+        [
+            Some(Self::scalar()),
+            Some(Self::portable()),
+            Self::avx2(),
+            Self::avx512(),
+        ]
+        .into_iter()
+        .flatten()
     }
 
-    /// A short name: `"scalar"`, `"portable"` or `"avx2"`.
+    /// A short name: `"scalar"`, `"portable"`, `"avx2"` or `"avx512"`.
     ///
     /// ```
     /// assert!(!simd_dropout::Backend::detect().name().is_empty());
@@ -108,6 +132,8 @@ impl Backend {
             Imp::Portable(_) => "portable",
             #[cfg(target_arch = "x86_64")]
             Imp::Avx2(_) => "avx2",
+            #[cfg(target_arch = "x86_64")]
+            Imp::Avx512(_) => "avx512",
         }
     }
 
@@ -125,6 +151,8 @@ impl Backend {
             Imp::Portable(k) => k.generate(seed, offset, rate, data, mask),
             #[cfg(target_arch = "x86_64")]
             Imp::Avx2(k) => k.generate(seed, offset, rate, data, mask),
+            #[cfg(target_arch = "x86_64")]
+            Imp::Avx512(k) => k.generate(seed, offset, rate, data, mask),
         }
     }
 
@@ -135,6 +163,8 @@ impl Backend {
             Imp::Portable(k) => k.apply(mask, scale, data),
             #[cfg(target_arch = "x86_64")]
             Imp::Avx2(k) => k.apply(mask, scale, data),
+            #[cfg(target_arch = "x86_64")]
+            Imp::Avx512(k) => k.apply(mask, scale, data),
         }
     }
 }

@@ -28,3 +28,8 @@ pub use ops::{
     forward, forward_in_place, forward_in_place_no_mask, forward_no_mask,
 };
 pub use pcg::Seed;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

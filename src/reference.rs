@@ -25,7 +25,7 @@ impl Rate {
             // NaN fails `contains` too.
             return Err(Error::InvalidProbability { p });
         }
-        let threshold = (p * 4_294_967_296.0).round() as u64;
+        let threshold = round_half_away(p * 4_294_967_296.0);
         let scale = if p < 1.0 {
             (1.0 / (1.0 - p)) as f32
         } else {
@@ -37,6 +37,14 @@ impl Rate {
             scale,
         })
     }
+}
+
+/// `v.round()` for `0 <= v <= 2^32`, without `std`: `v` has at most 53 significant bits, so
+/// the truncation and the fraction are exact.
+fn round_half_away(v: f64) -> u64 {
+    let whole = v as u64;
+    let frac = v - whole as f64;
+    whole + u64::from(frac >= 0.5)
 }
 
 /// The keep decision of one random word.
@@ -123,6 +131,34 @@ impl<T: Element> Data<'_, T> {
                 }
             }
             Data::None(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_matches_std_round() {
+        let cases = [
+            0.0,
+            0.5,
+            1.5,
+            2.5,
+            0.49999999999999994,
+            4294967295.5,
+            4294967296.0,
+            1e-300,
+        ];
+        for v in cases {
+            assert_eq!(round_half_away(v), v.round() as u64, "{v}");
+        }
+        let mut x = 0.0f64;
+        while x < 1.0 {
+            let v = x * 4_294_967_296.0;
+            assert_eq!(round_half_away(v), v.round() as u64, "{x}");
+            x += 0.000_123_456_7;
         }
     }
 }

@@ -11,6 +11,8 @@ use crate::reference::{drop_one, keep_bits, Rate};
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512;
 pub(crate) mod portable;
 
 /// The elements one call reads and writes.
@@ -138,12 +140,15 @@ pub(crate) unsafe fn generate<I: Isa, T: Element>(
         let start = 64 * full;
         let mut words = Words::new(seed, offset.wrapping_add(start as u64));
         let bits = keep_bits(&mut words, rate.threshold, rem);
-        // SAFETY: word `full` and elements start..n are inside the caller's buffers.
+        // SAFETY: word `full` and elements start..n are inside the caller's buffers; a null
+        // pointer is never offset.
         unsafe {
             if !mask.is_null() {
                 mask.add(full).write(bits);
             }
-            tail(src.add(start), dst.add(start), rem, bits, rate.scale);
+            if !dst.is_null() {
+                tail(src.add(start), dst.add(start), rem, bits, rate.scale);
+            }
         }
     }
 }
@@ -176,15 +181,12 @@ pub(crate) unsafe fn apply<I: Isa, T: Element>(
     }
 }
 
-/// The last `rem < 64` elements, in scalar code (`dst` null: nothing to write).
+/// The last `rem < 64` elements, in scalar code.
 ///
 /// # Safety
-/// `src` valid for `rem` reads and `dst` for `rem` writes unless null.
+/// `src` valid for `rem` reads and `dst` for `rem` writes.
 #[inline(always)]
 unsafe fn tail<T: Element>(src: *const T, dst: *mut T, rem: usize, bits: u64, scale: f32) {
-    if dst.is_null() {
-        return;
-    }
     for i in 0..rem {
         // SAFETY: i < rem.
         unsafe {

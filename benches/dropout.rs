@@ -1,0 +1,156 @@
+//! Criterion benchmarks: every operation, element type, backend and size, each group with a
+//! `memcpy` of the same element count (`copy_from_slice`) as the yardstick and, for f32
+//! forward, the naive scalar one-liner (`rng.next_u32() >= t` per element with rand_pcg).
+//!
+//! Throughput is in the bytes each operation must move (for example 4 + 4 + 1/8 bytes per f32
+//! element for a forward that writes its mask); memcpy's bytes are the read plus the write.
+//!
+//! ```text
+//! cargo bench --bench dropout                           # everything (about 20 minutes)
+//! cargo bench --bench dropout -- 'forward_mask/f32/64Ki' # one group
+//! ```
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use half::{bf16, f16};
+use rand_core::Rng;
+use simd_dropout::{mask_words, Backend, Element, Seed};
+use std::hint::black_box;
+use std::time::Duration;
+
+const SIZES: [(usize, &str); 3] = [(1 << 16, "64Ki"), (1 << 20, "1Mi"), (1 << 26, "64Mi")];
+const PS: [f64; 2] = [0.1, 0.5];
+const SEED: Seed = Seed::new(42, 54);
+
+#[derive(Clone, Copy, PartialEq)]
+enum Op {
+    ForwardMask,
+    ForwardInPlace,
+    ForwardNoMask,
+    MaskAlone,
+    ApplyMask,
+}
+
+impl Op {
+    const ALL: [Op; 5] = [
+        Op::ForwardMask,
+        Op::ForwardInPlace,
+        Op::ForwardNoMask,
+        Op::MaskAlone,
+        Op::ApplyMask,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Op::ForwardMask => "forward_mask",
+            Op::ForwardInPlace => "forward_in_place",
+            Op::ForwardNoMask => "forward_no_mask_or_recompute_backward",
+            Op::MaskAlone => "mask_alone",
+            Op::ApplyMask => "apply_mask",
+        }
+    }
+
+    /// Bytes the operation must move per element of `size` bytes.
+    fn bytes(self, size: usize, n: usize) -> u64 {
+        let data = 2 * size * n;
+        let mask = n / 8;
+        (match self {
+            Op::ForwardMask | Op::ForwardInPlace | Op::ApplyMask => data + mask,
+            Op::ForwardNoMask => data,
+            Op::MaskAlone => mask,
+        }) as u64
+    }
+}
+
+/// The naive one-liner: one serial rand_pcg draw per element, made branch-free.
+fn naive(x: &[f32], y: &mut [f32], p: f64) {
+    let t = (p * 4_294_967_296.0).round() as u64;
+    let s = (1.0 / (1.0 - p)) as f32;
+    let mut rng = rand_pcg::Pcg32::new(SEED.state, SEED.stream);
+    for (yo, &xi) in y.iter_mut().zip(x) {
+        let keep = u64::from(rng.next_u32()) >= t;
+        *yo = core::hint::select_unpredictable(keep, xi * s, 0.0);
+    }
+}
+
+/// `n` elements starting `offset` bytes past a 4 KiB boundary. The allocator may place two
+/// buffers at the same offset modulo 4 KiB (or 16 bytes apart), where every load falsely
+/// depends on a recent store (4K aliasing) and memcpy and the kernels alike slow down several
+/// times; fixed, distinct offsets make the runs comparable.
+fn placed<T: Element>(buf: &mut Vec<T>, n: usize, offset: usize) -> &mut [T] {
+    let size = std::mem::size_of::<T>();
+    *buf = vec![T::ZERO; n + 8192 / size];
+    let addr = buf.as_ptr() as usize;
+    let skip = (4096 + offset - addr % 4096) % 4096 / size;
+    &mut buf[skip..skip + n]
+}
+
+fn bench_type<T: Element>(c: &mut Criterion, ty: &str) {
+    for (n, label) in SIZES {
+        let size = std::mem::size_of::<T>();
+        let mut xbuf = Vec::new();
+        let mut ybuf = Vec::new();
+        let x = placed(&mut xbuf, n, 0);
+        for (i, v) in x.iter_mut().enumerate() {
+            *v = T::from_f32((i % 1000) as f32 - 500.0);
+        }
+        let x: &[T] = x;
+        let y = placed(&mut ybuf, n, 2048);
+        let mut m = vec![0u64; mask_words(n)];
+        for op in Op::ALL {
+            let mut g = c.benchmark_group(format!("{}/{ty}/{label}", op.name()));
+            if n >= 1 << 24 {
+                g.sample_size(10).measurement_time(Duration::from_secs(3));
+            } else {
+                g.sample_size(30).measurement_time(Duration::from_secs(2));
+            }
+            g.warm_up_time(Duration::from_millis(500));
+            // The yardstick: memcpy of n elements (its bytes: the read and the write).
+            g.throughput(Throughput::Bytes((2 * size * n) as u64));
+            g.bench_function("memcpy", |b| b.iter(|| y.copy_from_slice(black_box(x))));
+            g.throughput(Throughput::Bytes(op.bytes(size, n)));
+            for backend in Backend::available() {
+                for p in PS {
+                    let id = BenchmarkId::new(backend.name(), format!("p{p}"));
+                    g.bench_function(id, |b| match op {
+                        Op::ForwardMask => {
+                            b.iter(|| backend.forward(p, SEED, 0, black_box(x), y, &mut m))
+                        }
+                        Op::ForwardInPlace => {
+                            b.iter(|| backend.forward_in_place(p, SEED, 0, y, &mut m))
+                        }
+                        Op::ForwardNoMask => {
+                            b.iter(|| backend.forward_no_mask(p, SEED, 0, black_box(x), y))
+                        }
+                        Op::MaskAlone => b.iter(|| backend.fill_mask(p, SEED, 0, n, &mut m)),
+                        Op::ApplyMask => {
+                            b.iter(|| backend.apply_mask(p, black_box(&m), black_box(x), y))
+                        }
+                    });
+                }
+            }
+            if ty == "f32" && op == Op::ForwardNoMask {
+                let (mut xb, mut yb) = (Vec::new(), Vec::new());
+                let xf = placed::<f32>(&mut xb, n, 0);
+                for (o, v) in xf.iter_mut().zip(x) {
+                    *o = v.to_f32();
+                }
+                let xf: &[f32] = xf;
+                let yf = placed::<f32>(&mut yb, n, 2048);
+                for p in PS {
+                    let id = BenchmarkId::new("naive_one_liner", format!("p{p}"));
+                    g.bench_function(id, |b| b.iter(|| naive(black_box(xf), yf, p)));
+                }
+            }
+            g.finish();
+        }
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    bench_type::<f32>(c, "f32");
+    bench_type::<f16>(c, "f16");
+    bench_type::<bf16>(c, "bf16");
+}
+
+criterion_group!(dropout, benches);
+criterion_main!(dropout);

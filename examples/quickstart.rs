@@ -1,0 +1,66 @@
+//! The crate in one page: dropout on a 2x3 matrix (a DropConnect-style element mask), the
+//! forward and backward passes, and the replay of a call from its record.
+//!
+//! `cargo run --release --example quickstart`
+
+use simd_dropout::{mask_words, Dropout, MaskRef, Seed};
+
+fn print_matrix(name: &str, m: &[f32]) {
+    println!("{name}:");
+    for row in m.chunks(3) {
+        let cells: Vec<String> = row.iter().map(|v| format!("{v:6.2}")).collect();
+        println!("  [{}]", cells.join(", "));
+    }
+}
+
+fn main() -> Result<(), simd_dropout::Error> {
+    // A 2x3 weight (or activation) matrix, row-major.
+    let x = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+    print_matrix("x", &x);
+
+    // p = 0.5: each element is dropped with probability 1/2, survivors are scaled by 2.
+    let mut layer = Dropout::new(0.5, Seed::new(42, 54))?;
+    let mut y = [0.0f32; 6];
+    let mut mask = [0u64; mask_words(6)];
+    let record = layer.forward(&x, &mut y, &mut mask)?;
+
+    let bits: Vec<u8> = MaskRef::new(&mask, 6)?.iter().map(u8::from).collect();
+    println!(
+        "mask (1 = kept), one bit per element: {bits:?} = word {:#b}",
+        mask[0]
+    );
+    print_matrix("y = dropout(x)", &y);
+
+    // Backward: the gradient flows only through kept elements, scaled the same way.
+    let gy = [1.0f32; 6];
+    let mut gx = [0.0f32; 6];
+    record.backward(&mask, &gy, &mut gx)?;
+    print_matrix("dL/dx from the stored mask (dL/dy = 1)", &gx);
+
+    // Or store nothing: the record (seed, offset, p, len) regenerates the mask.
+    let mut gx2 = [0.0f32; 6];
+    record.backward_recompute(&gy, &mut gx2)?;
+    assert_eq!(gx, gx2);
+    println!(
+        "backward by recompute from (seed, offset = {}, p = {}): identical",
+        record.offset, record.p
+    );
+
+    // The next call draws fresh words: the layer's offset advanced by 6.
+    let mut y2 = [0.0f32; 6];
+    layer.forward_no_mask(&x, &mut y2)?;
+    print_matrix(&format!("next call (offset {})", record.offset + 6), &y2);
+
+    // Any call can be replayed from its record, bit for bit.
+    let mut replay = [0.0f32; 6];
+    record.replay(&x, &mut replay)?;
+    assert_eq!(replay, y);
+    println!("replay of the first call: identical to y");
+
+    // Eval mode is the identity.
+    layer.eval();
+    layer.forward_no_mask(&x, &mut y2)?;
+    assert_eq!(y2, x);
+    println!("eval mode: y = x");
+    Ok(())
+}

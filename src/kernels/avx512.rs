@@ -1,0 +1,185 @@
+//! The x86_64 AVX-512 backend (F + DQ, with AVX2 + F16C), chosen at run time.
+//!
+//! `vpmullq` steps eight 64-bit LCG lanes in one instruction and `vprorvd` rotates sixteen
+//! words, so a mask word of 64 elements takes about 64 vector operations. The 64 lanes are
+//! eight registers: pair `g` (registers 2g and 2g+1) holds the words of elements
+//! 16g + 2j and 16g + 2j + 1, so that one blend puts 16 words in element order. `vpmullq`
+//! has a latency of about 15 cycles: 64 independent lanes keep both vector ports busy.
+//!
+//! f16 reuses the 256-bit F16C conversions of the AVX2 backend.
+
+use super::{avx2, lane_states, Isa};
+use crate::element::{Element, Kind};
+use crate::pcg::Affine;
+use core::arch::x86_64::*;
+use half::bf16;
+
+/// Proof that the CPU has AVX-512 F and DQ (and so AVX2 and F16C): only [`Avx512::new`]
+/// makes one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Avx512(());
+
+impl Avx512 {
+    /// The backend, if this CPU has it (and it is not switched off by the `no-avx512`
+    /// feature).
+    #[inline]
+    pub(crate) fn new() -> Option<Self> {
+        if cfg!(feature = "no-avx512") {
+            return None;
+        }
+        #[cfg(all(
+            target_feature = "avx512f",
+            target_feature = "avx512dq",
+            target_feature = "f16c"
+        ))]
+        return Some(Avx512(()));
+        #[cfg(all(
+            feature = "std",
+            not(all(
+                target_feature = "avx512f",
+                target_feature = "avx512dq",
+                target_feature = "f16c"
+            ))
+        ))]
+        if std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512dq")
+            && std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("f16c")
+        {
+            return Some(Avx512(()));
+        }
+        #[allow(unreachable_code)]
+        None
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Avx512Isa;
+
+pub(crate) struct Lanes {
+    /// `v[2g]`: elements 16g, 16g+2, ..., 16g+14; `v[2g+1]`: 16g+1, 16g+3, ..., 16g+15.
+    v: [__m512i; 8],
+    mul: __m512i,
+    add: __m512i,
+}
+
+impl Isa for Avx512Isa {
+    type Lanes = Lanes;
+
+    #[inline(always)]
+    unsafe fn lanes(self, first: u64, step: Affine) -> Lanes {
+        let states = lane_states(first, step);
+        let step64 = step.pow(64);
+        // SAFETY: AVX-512F is enabled by the caller; the loads read local arrays of 8 u64.
+        unsafe {
+            let load = |i: usize| {
+                let (g, odd) = (i / 2, i % 2);
+                let a: [u64; 8] = core::array::from_fn(|j| states[16 * g + 2 * j + odd]);
+                _mm512_loadu_si512(a.as_ptr().cast())
+            };
+            Lanes {
+                v: core::array::from_fn(load),
+                mul: _mm512_set1_epi64(step64.mul as i64),
+                add: _mm512_set1_epi64(step64.add as i64),
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn next_word(self, lanes: &mut Lanes, threshold: u32) -> u64 {
+        let mut bits = 0u64;
+        // SAFETY: value-only intrinsics; AVX-512 F + DQ are enabled by the caller.
+        unsafe {
+            let t = _mm512_set1_epi32(threshold as i32);
+            for g in 0..4 {
+                let (even, odd) = (lanes.v[2 * g], lanes.v[2 * g + 1]);
+                // XSH: bits 27..58 of s ^ (s >> 18): the even lanes' in their low halves,
+                // the odd lanes' in their high halves; rotations likewise (vprorvd uses
+                // only the low 5 bits of each count).
+                let mix_even = _mm512_xor_si512(_mm512_srli_epi64::<18>(even), even);
+                let mix_odd = _mm512_xor_si512(_mm512_srli_epi64::<18>(odd), odd);
+                let xsh = _mm512_mask_blend_epi32(
+                    0xaaaa,
+                    _mm512_srli_epi64::<27>(mix_even),
+                    _mm512_slli_epi64::<5>(mix_odd),
+                );
+                let rot = _mm512_mask_blend_epi32(
+                    0xaaaa,
+                    _mm512_srli_epi64::<59>(even),
+                    _mm512_srli_epi64::<27>(odd),
+                );
+                let words = _mm512_rorv_epi32(xsh, rot);
+                let kept = _mm512_cmpge_epu32_mask(words, t);
+                bits |= u64::from(kept) << (16 * g);
+                lanes.v[2 * g] = _mm512_add_epi64(_mm512_mullo_epi64(even, lanes.mul), lanes.add);
+                lanes.v[2 * g + 1] =
+                    _mm512_add_epi64(_mm512_mullo_epi64(odd, lanes.mul), lanes.add);
+            }
+        }
+        bits
+    }
+
+    #[inline(always)]
+    unsafe fn apply64<T: Element>(self, src: *const T, dst: *mut T, word: u64, scale: f32) {
+        // SAFETY: the caller guarantees AVX-512 F + DQ, AVX2, F16C and 64 readable / writable
+        // elements; `Kind` says which type `T` is, so the casts keep the pointee type.
+        unsafe {
+            match T::KIND {
+                Kind::F32 => apply64_f32(src.cast(), dst.cast(), word, scale),
+                Kind::F16 => avx2::apply64_f16(src.cast(), dst.cast(), word, scale),
+                Kind::Bf16 => apply64_bf16(src.cast(), dst.cast(), word, scale),
+            }
+        }
+    }
+}
+
+/// # Safety
+/// AVX-512F; 64 f32 readable at `src`, writable at `dst`.
+#[inline(always)]
+unsafe fn apply64_f32(src: *const f32, dst: *mut f32, word: u64, scale: f32) {
+    // SAFETY: every access is 16 f32 inside the 64 the caller guarantees.
+    unsafe {
+        let s = _mm512_set1_ps(scale);
+        for g in 0..4 {
+            let x = _mm512_loadu_ps(src.add(16 * g));
+            // Zero-masked multiply: dropped lanes are +0.0 whatever x was.
+            let y = _mm512_maskz_mul_ps((word >> (16 * g)) as u16, x, s);
+            _mm512_storeu_ps(dst.add(16 * g), y);
+        }
+    }
+}
+
+/// # Safety
+/// AVX-512F; 64 bf16 readable at `src`, writable at `dst`.
+#[inline(always)]
+unsafe fn apply64_bf16(src: *const bf16, dst: *mut bf16, word: u64, scale: f32) {
+    // SAFETY: every access is 16 bf16 (32 bytes) inside the 64 the caller guarantees.
+    unsafe {
+        let s = _mm512_set1_ps(scale);
+        let one = _mm512_set1_epi32(1);
+        let round = _mm512_set1_epi32(0x7fff);
+        let abs = _mm512_set1_epi32(0x7fff_ffff);
+        let inf = _mm512_set1_epi32(0x7f80_0000);
+        let quiet = _mm512_set1_epi32(0x40);
+        for g in 0..4 {
+            let h = _mm512_cvtepu16_epi32(_mm256_loadu_si256(src.add(16 * g).cast()));
+            let x = _mm512_castsi512_ps(_mm512_slli_epi32::<16>(h));
+            let y = _mm512_castps_si512(_mm512_maskz_mul_ps((word >> (16 * g)) as u16, x, s));
+            // Round to nearest even; a NaN keeps its top bits and becomes quiet (half's rule).
+            let lsb = _mm512_and_si512(_mm512_srli_epi32::<16>(y), one);
+            let rounded =
+                _mm512_srli_epi32::<16>(_mm512_add_epi32(_mm512_add_epi32(y, round), lsb));
+            let nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(y, abs), inf);
+            let nan_bits = _mm512_or_si512(_mm512_srli_epi32::<16>(y), quiet);
+            let r = _mm512_mask_blend_epi32(nan, rounded, nan_bits);
+            _mm256_storeu_si256(dst.add(16 * g).cast(), _mm512_cvtepi32_epi16(r));
+        }
+    }
+}
+
+super::entry_points!(
+    Avx512,
+    Avx512Isa,
+    #[target_feature(enable = "avx512f,avx512dq,avx2,f16c")]
+    #[inline(never)]
+);
