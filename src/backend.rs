@@ -25,7 +25,11 @@ use crate::kernels::{avx2::Avx2, avx512::Avx512};
 /// assert_eq!(y1, y2);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Backend(Imp);
+pub struct Backend {
+    imp: Imp,
+    /// Split large calls across rayon threads (feature `rayon`).
+    parallel: bool,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Imp {
@@ -60,7 +64,7 @@ impl Backend {
     /// assert_eq!(simd_dropout::Backend::scalar().name(), "scalar");
     /// ```
     pub const fn scalar() -> Backend {
-        Backend(Imp::Scalar)
+        Backend::of(Imp::Scalar)
     }
 
     /// The portable backend on `wide` (SSE2 / NEON / simd128, chosen at compile time).
@@ -69,7 +73,7 @@ impl Backend {
     /// assert_eq!(simd_dropout::Backend::portable().name(), "portable");
     /// ```
     pub const fn portable() -> Backend {
-        Backend(Imp::Portable(Portable::new()))
+        Backend::of(Imp::Portable(Portable::new()))
     }
 
     /// The AVX2 + F16C backend, if this CPU has those features (always `None` off x86_64 and
@@ -83,7 +87,7 @@ impl Backend {
     #[inline]
     pub fn avx2() -> Option<Backend> {
         #[cfg(target_arch = "x86_64")]
-        return Avx2::new().map(|t| Backend(Imp::Avx2(t)));
+        return Avx2::new().map(|t| Backend::of(Imp::Avx2(t)));
         #[cfg(not(target_arch = "x86_64"))]
         None
     }
@@ -99,7 +103,7 @@ impl Backend {
     #[inline]
     pub fn avx512() -> Option<Backend> {
         #[cfg(target_arch = "x86_64")]
-        return Avx512::new().map(|t| Backend(Imp::Avx512(t)));
+        return Avx512::new().map(|t| Backend::of(Imp::Avx512(t)));
         #[cfg(not(target_arch = "x86_64"))]
         None
     }
@@ -121,13 +125,63 @@ impl Backend {
         .flatten()
     }
 
+    const fn of(imp: Imp) -> Backend {
+        Backend {
+            imp,
+            parallel: false,
+        }
+    }
+
+    /// The same kernels, with calls of 64Ki elements or more split across the threads of the
+    /// rayon pool the call runs in (the pool of an enclosing `ThreadPool::install`, else
+    /// rayon's global pool). The output bits and mask words are those of the serial call, for
+    /// any number of threads.
+    ///
+    /// ```
+    /// use simd_dropout::{Backend, Seed};
+    /// let x = vec![1.0f32; 1 << 20];
+    /// let (mut a, mut b) = (vec![0.0; 1 << 20], vec![0.0; 1 << 20]);
+    /// Backend::detect().forward_no_mask(0.1, Seed::new(1, 2), 0, &x, &mut a).unwrap();
+    /// Backend::detect().parallel().forward_no_mask(0.1, Seed::new(1, 2), 0, &x, &mut b).unwrap();
+    /// assert_eq!(a, b);
+    /// ```
+    #[cfg(feature = "rayon")]
+    pub const fn parallel(self) -> Backend {
+        Backend {
+            imp: self.imp,
+            parallel: true,
+        }
+    }
+
+    /// The same kernels, one thread per call (the default).
+    ///
+    /// ```
+    /// let b = simd_dropout::Backend::detect();
+    /// assert!(!b.serial().is_parallel());
+    /// ```
+    pub const fn serial(self) -> Backend {
+        Backend {
+            imp: self.imp,
+            parallel: false,
+        }
+    }
+
+    /// Whether large calls are split across rayon threads.
+    ///
+    /// ```
+    /// assert!(!simd_dropout::Backend::scalar().is_parallel());
+    /// ```
+    pub const fn is_parallel(self) -> bool {
+        self.parallel
+    }
+
     /// A short name: `"scalar"`, `"portable"`, `"avx2"` or `"avx512"`.
     ///
     /// ```
     /// assert!(!simd_dropout::Backend::detect().name().is_empty());
     /// ```
     pub fn name(self) -> &'static str {
-        match self.0 {
+        match self.imp {
             Imp::Scalar => "scalar",
             Imp::Portable(_) => "portable",
             #[cfg(target_arch = "x86_64")]
@@ -146,7 +200,15 @@ impl Backend {
         data: Data<'_, T>,
         mask: Option<&mut [u64]>,
     ) {
-        match self.0 {
+        #[cfg(feature = "rayon")]
+        if self.parallel && data.len() >= crate::parallel::SERIAL_BELOW {
+            let one = self.serial();
+            let run = |off: u64, d: Data<'_, T>, m: Option<&mut [u64]>| {
+                one.generate(seed, off, rate, d, m)
+            };
+            return crate::parallel::generate(offset, data, mask, &run);
+        }
+        match self.imp {
             Imp::Scalar => reference::generate(seed, offset, rate, data, mask),
             Imp::Portable(k) => k.generate(seed, offset, rate, data, mask),
             #[cfg(target_arch = "x86_64")]
@@ -158,7 +220,13 @@ impl Backend {
 
     /// Mask application on a job whose lengths `ops` has validated.
     pub(crate) fn apply<T: Element>(self, mask: &[u64], scale: f32, data: Data<'_, T>) {
-        match self.0 {
+        #[cfg(feature = "rayon")]
+        if self.parallel && data.len() >= crate::parallel::SERIAL_BELOW {
+            let one = self.serial();
+            let run = |m: &[u64], d: Data<'_, T>| one.apply(m, scale, d);
+            return crate::parallel::apply(mask, data, &run);
+        }
+        match self.imp {
             Imp::Scalar => reference::apply(mask, scale, data),
             Imp::Portable(k) => k.apply(mask, scale, data),
             #[cfg(target_arch = "x86_64")]

@@ -13,7 +13,7 @@ use core::fmt;
 /// assert!(matches!(err, Error::InvalidProbability { .. }));
 /// assert_eq!(y, [0.0; 4]); // untouched
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// `p` is NaN or outside `[0, 1]` (or equal to 1 where the operation needs `p < 1`).
@@ -68,5 +68,57 @@ impl fmt::Display for Error {
         }
     }
 }
+
+/// Errors compare by value, with `p` compared by its bits, so that an error about a NaN `p`
+/// equals itself.
+///
+/// ```
+/// use simd_dropout::Error;
+/// let e = Error::InvalidProbability { p: f64::NAN };
+/// assert_eq!(e, e);
+/// ```
+impl PartialEq for Error {
+    fn eq(&self, other: &Self) -> bool {
+        use Error::*;
+        match (*self, *other) {
+            (InvalidProbability { p: a }, InvalidProbability { p: b }) => {
+                a.to_bits() == b.to_bits()
+            }
+            (
+                LengthMismatch {
+                    expected: a,
+                    found: b,
+                },
+                LengthMismatch {
+                    expected: c,
+                    found: d,
+                },
+            )
+            | (
+                MaskTooShort {
+                    needed: a,
+                    found: b,
+                },
+                MaskTooShort {
+                    needed: c,
+                    found: d,
+                },
+            )
+            | (
+                ShapeMismatch {
+                    elements: a,
+                    len: b,
+                },
+                ShapeMismatch {
+                    elements: c,
+                    len: d,
+                },
+            ) => (a, b) == (c, d),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Error {}
 
 impl core::error::Error for Error {}

@@ -28,7 +28,7 @@ fn check_type<T: FromBits>() {
         let start = k % 8;
         let buf: Vec<T> = data(n + pad + 8, k as u64);
         let x = &buf[start..start + n];
-        for &p in &PS {
+        for &p in ps() {
             let mut want_y = vec![T::ZERO; n];
             let mut want_m = vec![0u64; mask_words(n)];
             scalar

@@ -1,0 +1,62 @@
+//! The rayon path on this machine's cores: one thread against two, with a two-thread memcpy
+//! of the same bytes (rayon `par_chunks`) as the yardstick in the same group.
+//!
+//! `cargo bench --features rayon --bench parallel`
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use rayon::prelude::*;
+use simd_dropout::{mask_words, Backend, Seed};
+use std::hint::black_box;
+use std::time::Duration;
+
+const SEED: Seed = Seed::new(42, 54);
+
+fn placed(buf: &mut Vec<f32>, n: usize, offset: usize) -> &mut [f32] {
+    *buf = vec![0.0; n + 2048];
+    let skip = (4096 + offset - buf.as_ptr() as usize % 4096) % 4096 / 4;
+    &mut buf[skip..skip + n]
+}
+
+fn benches(c: &mut Criterion) {
+    let two = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let b = Backend::detect();
+    for (n, label) in [(1usize << 20, "1Mi"), (1 << 26, "64Mi")] {
+        let (mut xb, mut yb) = (Vec::new(), Vec::new());
+        let x = placed(&mut xb, n, 0);
+        for (i, v) in x.iter_mut().enumerate() {
+            *v = (i % 1000) as f32;
+        }
+        let x: &[f32] = x;
+        let y = placed(&mut yb, n, 2048);
+        let mut m = vec![0u64; mask_words(n)];
+        let mut g = c.benchmark_group(format!("parallel/forward_mask/f32/{label}"));
+        g.sample_size(if n > 1 << 24 { 10 } else { 30 })
+            .measurement_time(Duration::from_secs(3))
+            .warm_up_time(Duration::from_millis(500));
+        g.throughput(Throughput::Bytes((8 * n) as u64));
+        g.bench_function("memcpy_2_threads", |bch| {
+            bch.iter(|| {
+                two.install(|| {
+                    y.par_chunks_mut(1 << 16)
+                        .zip(black_box(x).par_chunks(1 << 16))
+                        .for_each(|(d, s)| d.copy_from_slice(s))
+                })
+            })
+        });
+        g.throughput(Throughput::Bytes((8 * n + n / 8) as u64));
+        g.bench_function(format!("{}_1_thread", b.name()), |bch| {
+            bch.iter(|| b.forward(0.1, SEED, 0, black_box(x), y, &mut m))
+        });
+        let par = b.parallel();
+        g.bench_function(format!("{}_2_threads", b.name()), |bch| {
+            bch.iter(|| two.install(|| par.forward(0.1, SEED, 0, black_box(x), y, &mut m)))
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(parallel, benches);
+criterion_main!(parallel);
