@@ -1,6 +1,7 @@
 //! The x86_64 AVX2 backend (with F16C for f16), chosen at run time.
 //!
-//! AVX2 has no 64-bit multiply and no rotate: the LCG step is three 32x32->64 multiplies,
+//! AVX2 has no 64-bit multiply and no rotate: the LCG step is one 32x32->64 multiply for the
+//! low product and one 32-bit multiply for both cross products,
 //! and the 32-bit rotate is a 64-bit variable shift of the word duplicated into both halves.
 //! Each group of eight elements uses two registers of four lanes, one for the even elements
 //! and one for the odd, so that one blend puts the eight words in element order.
@@ -47,17 +48,18 @@ pub(crate) struct Lanes {
     add: __m256i,
 }
 
-/// `s * mul + add` on four 64-bit lanes (`mul` split into 32-bit halves).
+/// `s * mul + add` on four 64-bit lanes. `mul_hi` holds (mul_hi32, mul_lo32) per lane so
+/// that one `vpmulld` forms both cross products.
 #[inline(always)]
 unsafe fn lcg_step(s: __m256i, mul_lo: __m256i, mul_hi: __m256i, add: __m256i) -> __m256i {
     // SAFETY: value-only intrinsics; AVX2 is enabled by the caller.
     unsafe {
         let lo = _mm256_mul_epu32(s, mul_lo);
-        let cross = _mm256_add_epi64(
-            _mm256_mul_epu32(_mm256_srli_epi64::<32>(s), mul_lo),
-            _mm256_mul_epu32(s, mul_hi),
-        );
-        _mm256_add_epi64(_mm256_add_epi64(lo, _mm256_slli_epi64::<32>(cross)), add)
+        // dword 0: lo(s) * mul_hi32, dword 1: hi(s) * mul_lo32 (each mod 2^32).
+        let t = _mm256_mullo_epi32(s, mul_hi);
+        let hi_only = _mm256_set1_epi64x(-1i64 << 32);
+        let cross = _mm256_add_epi64(_mm256_slli_epi64::<32>(t), _mm256_and_si256(t, hi_only));
+        _mm256_add_epi64(_mm256_add_epi64(lo, cross), add)
     }
 }
 
@@ -90,7 +92,8 @@ impl Isa for Avx2Isa {
             Lanes {
                 v: core::array::from_fn(|i| load(pick(i / 2, i % 2))),
                 mul_lo: _mm256_set1_epi64x(step64.mul as u32 as i64),
-                mul_hi: _mm256_set1_epi64x((step64.mul >> 32) as i64),
+                // (low dword, high dword) = (mul_hi32, mul_lo32).
+                mul_hi: _mm256_set1_epi64x(((step64.mul << 32) | (step64.mul >> 32)) as i64),
                 add: _mm256_set1_epi64x(step64.add as i64),
             }
         }
