@@ -4,7 +4,7 @@ use crate::backend::Backend;
 use crate::element::Element;
 use crate::ops::{check_len, check_mask};
 use crate::reference::Rate;
-use crate::{Error, Seed};
+use crate::{Error, Seed, Shape};
 
 /// Inverted dropout as a layer: validates `p` once, switches between training and eval, and
 /// owns the seed and a running offset into its PCG32 stream.
@@ -70,6 +70,34 @@ pub struct Record {
     pub training: bool,
     /// The backend that ran the call (any backend gives the same bits).
     pub backend: Backend,
+    /// Which dropout the call was, for its backward pass.
+    pub mode: Mode,
+}
+
+/// The kind of dropout a [`Record`] describes.
+///
+/// ```
+/// use simd_dropout::{Dropout, Mode, Seed, Shape};
+/// let mut layer = Dropout::new(0.5, Seed::new(1, 1)).unwrap();
+/// let (x, mut y) = ([1.0f32; 6], [0.0f32; 6]);
+/// let rec = layer.forward_broadcast_no_mask(Shape::columns(2, 3), &x, &mut y).unwrap();
+/// assert_eq!(rec.mode, Mode::Broadcast(Shape::columns(2, 3)));
+/// assert_eq!(layer.offset(), 3); // one word per column
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Mode {
+    /// Element-wise dropout (also DropConnect on weights).
+    Element,
+    /// Broadcast (structured) dropout over a shape.
+    Broadcast(Shape),
+    /// Alpha dropout.
+    Alpha,
+    /// Fused bias + dropout + residual with rows of `cols` elements.
+    Fused {
+        /// Columns (the bias length).
+        cols: usize,
+    },
 }
 
 impl Dropout {
@@ -196,20 +224,157 @@ impl Dropout {
         self.training
     }
 
-    /// The record of a call of `len` elements starting now; advances the offset in training.
-    fn begin(&mut self, len: usize) -> Record {
-        let rec = Record {
+    /// The record of a call of `len` elements starting now.
+    fn record(&self, len: usize, mode: Mode) -> Record {
+        Record {
             p: self.rate.p,
             seed: self.seed,
             offset: self.offset,
             len,
             training: self.training,
             backend: self.backend,
-        };
-        if self.training {
-            self.offset = self.offset.wrapping_add(len as u64);
+            mode,
         }
+    }
+
+    /// The record of an element-wise call; advances the offset in training.
+    fn begin(&mut self, len: usize) -> Record {
+        let rec = self.record(len, Mode::Element);
+        self.advance(&rec, len);
         rec
+    }
+
+    /// After a successful training call that drew `words` words.
+    fn advance(&mut self, rec: &Record, words: usize) {
+        if rec.training {
+            self.offset = self.offset.wrapping_add(words as u64);
+        }
+    }
+
+    /// Broadcast (structured) dropout of `x` viewed as `shape` (see
+    /// [`Backend::broadcast_forward`]); the call draws `shape.decisions()` words. Eval mode
+    /// copies `x` and sets every mask bit.
+    ///
+    /// ```
+    /// use simd_dropout::{Dropout, Seed, Shape};
+    /// let mut layer = Dropout::new(0.5, Seed::new(1, 1)).unwrap();
+    /// let (x, mut y, mut mask) = ([1.0f32; 6], [0.0f32; 6], [0u64; 1]);
+    /// let rec = layer.forward_broadcast(Shape::columns(2, 3), &x, &mut y, &mut mask).unwrap();
+    /// let mut gx = [0.0f32; 6];
+    /// rec.backward(&mask, &[1.0; 6], &mut gx).unwrap();
+    /// assert_eq!(gx, y);
+    /// ```
+    pub fn forward_broadcast<T: Element>(
+        &mut self,
+        shape: Shape,
+        x: &[T],
+        y: &mut [T],
+        mask: &mut [u64],
+    ) -> Result<Record, Error> {
+        let rec = self.record(x.len(), Mode::Broadcast(shape));
+        let words = shape.decisions().unwrap_or(usize::MAX);
+        if rec.training {
+            self.backend
+                .broadcast_forward(rec.p, rec.seed, rec.offset, shape, x, y, mask)?;
+        } else {
+            check_len(x.len(), y.len())?;
+            if shape.len() != Some(x.len()) {
+                return Err(Error::ShapeMismatch {
+                    elements: shape.len().unwrap_or(usize::MAX),
+                    len: x.len(),
+                });
+            }
+            check_mask(words, mask.len())?;
+            y.copy_from_slice(x);
+            all_kept(words, mask);
+        }
+        self.advance(&rec, words);
+        Ok(rec)
+    }
+
+    /// [`forward_broadcast`](Dropout::forward_broadcast) storing no mask.
+    ///
+    /// ```
+    /// use simd_dropout::{Dropout, Seed, Shape};
+    /// let mut layer = Dropout::new(0.5, Seed::new(1, 1)).unwrap();
+    /// let (x, mut y) = ([1.0f32; 8], [0.0f32; 8]);
+    /// let rec = layer.forward_broadcast_no_mask(Shape::samples(2, 4), &x, &mut y).unwrap();
+    /// let mut gx = [0.0f32; 8];
+    /// rec.backward_recompute(&[1.0; 8], &mut gx).unwrap();
+    /// assert_eq!(gx, y);
+    /// ```
+    pub fn forward_broadcast_no_mask<T: Element>(
+        &mut self,
+        shape: Shape,
+        x: &[T],
+        y: &mut [T],
+    ) -> Result<Record, Error> {
+        let rec = self.record(x.len(), Mode::Broadcast(shape));
+        rec.replay(x, y)?;
+        self.advance(&rec, shape.decisions().unwrap_or(usize::MAX));
+        Ok(rec)
+    }
+
+    /// Alpha dropout (see [`Backend::alpha_forward`]; needs `p < 1`). Eval mode copies `x`
+    /// and sets every mask bit.
+    ///
+    /// ```
+    /// use simd_dropout::{Dropout, Seed};
+    /// let mut layer = Dropout::new(0.1, Seed::new(1, 1)).unwrap();
+    /// let (x, mut y, mut mask) = ([1.0f32; 6], [0.0f32; 6], [0u64; 1]);
+    /// let rec = layer.forward_alpha(&x, &mut y, &mut mask).unwrap();
+    /// let (mut g1, mut g2) = ([0.0f32; 6], [0.0f32; 6]);
+    /// rec.backward(&mask, &[1.0; 6], &mut g1).unwrap();
+    /// rec.backward_recompute(&[1.0; 6], &mut g2).unwrap();
+    /// assert_eq!(g1, g2);
+    /// ```
+    pub fn forward_alpha<T: Element>(
+        &mut self,
+        x: &[T],
+        y: &mut [T],
+        mask: &mut [u64],
+    ) -> Result<Record, Error> {
+        let rec = self.record(x.len(), Mode::Alpha);
+        if rec.training {
+            self.backend
+                .alpha_forward(rec.p, rec.seed, rec.offset, x, y, mask)?;
+        } else {
+            check_len(x.len(), y.len())?;
+            check_mask(x.len(), mask.len())?;
+            y.copy_from_slice(x);
+            all_kept(x.len(), mask);
+        }
+        self.advance(&rec, x.len());
+        Ok(rec)
+    }
+
+    /// Fused `y = residual + dropout(x + bias)` (see [`Backend::fused_forward`]). Eval mode
+    /// computes `residual + (x + bias)` with the same roundings and sets every mask bit.
+    /// Its backward pass is [`Record::backward_fused`].
+    ///
+    /// ```
+    /// use simd_dropout::{Dropout, Seed};
+    /// let mut layer = Dropout::new(0.1, Seed::new(1, 1)).unwrap();
+    /// let (x, bias, res) = ([1.0f32; 6], [0.0f32; 3], [2.0f32; 6]);
+    /// let (mut y, mut mask) = ([0.0f32; 6], [0u64; 1]);
+    /// let rec = layer.forward_fused(&x, &bias, &res, &mut y, &mut mask).unwrap();
+    /// let (mut gx, mut gb) = ([0.0f32; 6], [0.0f32; 3]);
+    /// rec.backward_fused(&mask, &[1.0; 6], &mut gx, &mut gb).unwrap();
+    /// ```
+    pub fn forward_fused<T: Element>(
+        &mut self,
+        x: &[T],
+        bias: &[T],
+        residual: &[T],
+        y: &mut [T],
+        mask: &mut [u64],
+    ) -> Result<Record, Error> {
+        let rec = self.record(x.len(), Mode::Fused { cols: bias.len() });
+        let p = if rec.training { rec.p } else { 0.0 };
+        self.backend
+            .fused_forward(p, rec.seed, rec.offset, x, bias, residual, y, mask)?;
+        self.advance(&rec, x.len());
+        Ok(rec)
     }
 
     /// Dropout of `x` into `y`, storing the keep bits in `mask` (all ones in eval mode).
@@ -313,12 +478,14 @@ impl Record {
     pub fn replay<T: Element>(&self, x: &[T], y: &mut [T]) -> Result<(), Error> {
         check_len(self.len, x.len())?;
         check_len(self.len, y.len())?;
-        if self.training {
-            self.backend
-                .forward_no_mask(self.p, self.seed, self.offset, x, y)
-        } else {
+        if !self.training {
             y.copy_from_slice(x);
-            Ok(())
+            return Ok(());
+        }
+        let (b, p, seed, offset) = (self.backend, self.p, self.seed, self.offset);
+        match self.mode {
+            Mode::Broadcast(shape) => b.broadcast_forward_no_mask(p, seed, offset, shape, x, y),
+            _ => b.forward_no_mask(p, seed, offset, x, y),
         }
     }
 
@@ -357,12 +524,23 @@ impl Record {
     pub fn backward<T: Element>(&self, mask: &[u64], gy: &[T], gx: &mut [T]) -> Result<(), Error> {
         check_len(self.len, gy.len())?;
         check_len(self.len, gx.len())?;
-        check_mask(self.len, mask.len())?;
-        if self.training {
-            self.backend.apply_mask(self.p, mask, gy, gx)
-        } else {
+        if !self.training {
+            // Eval: the identity, but a mask that could not have come from the call is still
+            // an error.
+            let bits = match self.mode {
+                Mode::Broadcast(shape) => shape.decisions().unwrap_or(usize::MAX),
+                _ => self.len,
+            };
+            check_mask(bits, mask.len())?;
             gx.copy_from_slice(gy);
-            Ok(())
+            return Ok(());
+        }
+        match self.mode {
+            Mode::Broadcast(shape) => self
+                .backend
+                .broadcast_apply_mask(self.p, shape, mask, gy, gx),
+            Mode::Alpha => self.backend.alpha_backward(self.p, mask, gy, gx),
+            Mode::Element | Mode::Fused { .. } => self.backend.apply_mask(self.p, mask, gy, gx),
         }
     }
 
@@ -378,6 +556,39 @@ impl Record {
     /// assert_eq!(gx, y);
     /// ```
     pub fn backward_recompute<T: Element>(&self, gy: &[T], gx: &mut [T]) -> Result<(), Error> {
-        self.replay(gy, gx)
+        match (self.mode, self.training) {
+            (Mode::Alpha, true) => {
+                check_len(self.len, gy.len())?;
+                self.backend
+                    .alpha_backward_recompute(self.p, self.seed, self.offset, gy, gx)
+            }
+            _ => self.replay(gy, gx),
+        }
+    }
+
+    /// The backward pass of a fused call ([`Dropout::forward_fused`]) from its mask: the input
+    /// gradient `gx` and the bias gradient `g_bias` (column sums of `gx` in row order). The
+    /// residual's gradient is `gy` itself.
+    ///
+    /// ```
+    /// use simd_dropout::{Dropout, Seed};
+    /// let mut layer = Dropout::new(0.5, Seed::new(1, 1)).unwrap();
+    /// let (x, bias, res) = ([1.0f32; 4], [0.0f32; 2], [0.0f32; 4]);
+    /// let (mut y, mut mask) = ([0.0f32; 4], [0u64; 1]);
+    /// let rec = layer.forward_fused(&x, &bias, &res, &mut y, &mut mask).unwrap();
+    /// let (mut gx, mut gb) = ([0.0f32; 4], [0.0f32; 2]);
+    /// rec.backward_fused(&mask, &[1.0; 4], &mut gx, &mut gb).unwrap();
+    /// assert_eq!(gb[0], gx[0] + gx[2]);
+    /// ```
+    pub fn backward_fused<T: Element>(
+        &self,
+        mask: &[u64],
+        gy: &[T],
+        gx: &mut [T],
+        g_bias: &mut [T],
+    ) -> Result<(), Error> {
+        check_len(self.len, gy.len())?;
+        let p = if self.training { self.p } else { 0.0 };
+        self.backend.fused_backward(p, mask, gy, gx, g_bias)
     }
 }

@@ -109,11 +109,12 @@ mod ops;
 mod parallel;
 mod pcg;
 mod reference;
+mod variants;
 
 pub use backend::Backend;
 pub use element::Element;
 pub use error::Error;
-pub use layer::{Dropout, Record};
+pub use layer::{Dropout, Mode, Record};
 #[cfg(feature = "alloc")]
 pub use mask::Mask;
 pub use mask::{mask_words, pack_bools, MaskRef};
@@ -122,6 +123,7 @@ pub use ops::{
     forward, forward_in_place, forward_in_place_no_mask, forward_no_mask,
 };
 pub use pcg::Seed;
+pub use variants::{drop_connect, drop_connect_backward, Shape};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

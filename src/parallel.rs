@@ -19,24 +19,6 @@ fn cut(n: usize) -> usize {
     (n / 2) & !63
 }
 
-impl<'a, T> Data<'a, T> {
-    /// The first `mid` elements and the rest.
-    fn split_at(self, mid: usize) -> (Data<'a, T>, Data<'a, T>) {
-        match self {
-            Data::Out { x, y } => {
-                let (x1, x2) = x.split_at(mid);
-                let (y1, y2) = y.split_at_mut(mid);
-                (Data::Out { x: x1, y: y1 }, Data::Out { x: x2, y: y2 })
-            }
-            Data::InPlace(xy) => {
-                let (a, b) = xy.split_at_mut(mid);
-                (Data::InPlace(a), Data::InPlace(b))
-            }
-            Data::None(n) => (Data::None(mid), Data::None(n - mid)),
-        }
-    }
-}
-
 /// Splits a mask at element `mid` (a multiple of 64).
 fn split_mask(mask: Option<&mut [u64]>, mid: usize) -> (Option<&mut [u64]>, Option<&mut [u64]>) {
     match mask {

@@ -83,3 +83,49 @@ fn seeding_from_an_rng_is_reproducible() {
     let b = Dropout::from_rng(0.1, &mut rand_pcg::Pcg64::seed_from_u64(9)).unwrap();
     assert_eq!(a.seed(), b.seed());
 }
+
+#[test]
+fn variant_modes_advance_by_the_words_drawn_and_replay() {
+    use simd_dropout::{Mode, Shape};
+    let seed = Seed::new(6, 7);
+    let mut layer = Dropout::new(0.3, seed).unwrap();
+    let shape = Shape::channels(2, 4, 25);
+    let x: Vec<f32> = data(200, 2);
+    let mut y = vec![0.0f32; 200];
+    let mut m = vec![0u64; 1];
+    let rec = layer.forward_broadcast(shape, &x, &mut y, &mut m).unwrap();
+    assert_eq!((rec.mode, layer.offset()), (Mode::Broadcast(shape), 8));
+    let mut want = vec![0.0f32; 200];
+    Backend::detect()
+        .broadcast_forward_no_mask(0.3, seed, 0, shape, &x, &mut want)
+        .unwrap();
+    assert_same(&y, &want, "broadcast");
+    let (mut g1, mut g2) = (vec![0.0f32; 200], vec![0.0f32; 200]);
+    rec.backward(&m, &x, &mut g1).unwrap();
+    rec.backward_recompute(&x, &mut g2).unwrap();
+    assert_same(&g1, &g2, "broadcast backward");
+
+    let mut m2 = vec![0u64; mask_words(200)];
+    let rec = layer.forward_alpha(&x, &mut y, &mut m2).unwrap();
+    assert_eq!(
+        (rec.mode, rec.offset, layer.offset()),
+        (Mode::Alpha, 8, 208)
+    );
+    rec.backward(&m2, &x, &mut g1).unwrap();
+    rec.backward_recompute(&x, &mut g2).unwrap();
+    assert_same(&g1, &g2, "alpha backward");
+
+    // An invalid call writes nothing and draws nothing.
+    let mut one = Dropout::new(1.0, seed).unwrap();
+    assert!(one.forward_alpha(&x, &mut y, &mut m2).is_err());
+    assert!(layer
+        .forward_broadcast(Shape::new(3, 3, 3), &x, &mut y, &mut m)
+        .is_err());
+    assert_eq!((one.offset(), layer.offset()), (0, 208));
+
+    let bias = vec![0.5f32; 20];
+    let rec = layer.forward_fused(&x, &bias, &x, &mut y, &mut m2).unwrap();
+    assert_eq!((rec.mode, layer.offset()), (Mode::Fused { cols: 20 }, 408));
+    let mut gb = vec![0.0f32; 20];
+    rec.backward_fused(&m2, &x, &mut g1, &mut gb).unwrap();
+}

@@ -93,7 +93,7 @@ impl Isa for Avx2Isa {
                 v: core::array::from_fn(|i| load(pick(i / 2, i % 2))),
                 mul_lo: _mm256_set1_epi64x(step64.mul as u32 as i64),
                 // (low dword, high dword) = (mul_hi32, mul_lo32).
-                mul_hi: _mm256_set1_epi64x(((step64.mul << 32) | (step64.mul >> 32)) as i64),
+                mul_hi: _mm256_set1_epi64x(step64.mul.rotate_right(32) as i64),
                 add: _mm256_set1_epi64x(step64.add as i64),
             }
         }

@@ -25,12 +25,41 @@ pub(crate) enum Data<'a, T> {
     None(usize),
 }
 
-impl<T> Data<'_, T> {
+impl<'a, T> Data<'a, T> {
     pub(crate) fn len(&self) -> usize {
         match self {
             Data::Out { x, .. } => x.len(),
             Data::InPlace(xy) => xy.len(),
             Data::None(n) => *n,
+        }
+    }
+
+    /// The first `mid` elements and the rest.
+    #[cfg(feature = "rayon")]
+    pub(crate) fn split_at(self, mid: usize) -> (Data<'a, T>, Data<'a, T>) {
+        match self {
+            Data::Out { x, y } => {
+                let (x1, x2) = x.split_at(mid);
+                let (y1, y2) = y.split_at_mut(mid);
+                (Data::Out { x: x1, y: y1 }, Data::Out { x: x2, y: y2 })
+            }
+            Data::InPlace(xy) => {
+                let (a, b) = xy.split_at_mut(mid);
+                (Data::InPlace(a), Data::InPlace(b))
+            }
+            Data::None(n) => (Data::None(mid), Data::None(n - mid)),
+        }
+    }
+
+    /// Elements `start .. start + len`, reborrowed.
+    pub(crate) fn sub(&mut self, start: usize, len: usize) -> Data<'_, T> {
+        match self {
+            Data::Out { x, y } => Data::Out {
+                x: &x[start..start + len],
+                y: &mut y[start..start + len],
+            },
+            Data::InPlace(xy) => Data::InPlace(&mut xy[start..start + len]),
+            Data::None(_) => Data::None(len),
         }
     }
 
