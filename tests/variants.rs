@@ -10,10 +10,10 @@ use simd_dropout::{mask_words, Backend, Error, Seed, Shape};
 
 /// Every backend, and with rayon the parallel form of each.
 fn backends() -> Vec<Backend> {
-    let mut v: Vec<Backend> = Backend::available().collect();
+    let serial = Backend::available();
     #[cfg(feature = "rayon")]
-    v.extend(Backend::available().map(|b| b.parallel()));
-    v
+    let serial = serial.chain(Backend::available().map(|b| b.parallel()));
+    serial.collect()
 }
 
 fn shapes() -> Vec<Shape> {
