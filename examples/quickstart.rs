@@ -1,9 +1,10 @@
-//! The crate in one page: dropout on a 2x3 matrix (a DropConnect-style element mask), the
-//! forward and backward passes, and the replay of a call from its record.
+//! The crate in one page, on a 2x3 matrix: DropConnect-style dropout with a full element
+//! mask (forward, backward, replay from the record), then node (column) dropout with a
+//! broadcast mask, where a dropped column is zero in every row.
 //!
 //! `cargo run --release --example quickstart`
 
-use simd_dropout::{mask_words, Dropout, MaskRef, Seed};
+use simd_dropout::{mask_words, Dropout, MaskRef, Seed, Shape};
 
 fn print_matrix(name: &str, m: &[f32]) {
     println!("{name}:");
@@ -56,6 +57,24 @@ fn main() -> Result<(), simd_dropout::Error> {
     record.replay(&x, &mut replay)?;
     assert_eq!(replay, y);
     println!("replay of the first call: identical to y");
+
+    // Node (column) dropout: one decision per column, broadcast over the rows. The mask
+    // has 3 bits, and the call draws 3 words.
+    println!();
+    let shape = Shape::columns(2, 3);
+    let mut cols_mask = [0u64; 1];
+    let before = layer.offset();
+    let rec = layer.forward_broadcast(shape, &x, &mut y, &mut cols_mask)?;
+    let bits: Vec<u8> = MaskRef::new(&cols_mask, 3)?.iter().map(u8::from).collect();
+    println!("node dropout, column mask (1 = kept): {bits:?}");
+    print_matrix("y = node_dropout(x)", &y);
+    let mut gcols = [0.0f32; 6];
+    rec.backward(&cols_mask, &gy, &mut gcols)?;
+    print_matrix("dL/dx (dL/dy = 1)", &gcols);
+    println!(
+        "offset advanced by {} (one word per column)",
+        layer.offset() - before
+    );
 
     // Eval mode is the identity.
     layer.eval();

@@ -35,6 +35,9 @@ pub enum Error {
         /// Words given.
         found: usize,
     },
+    /// The operation needs inputs that a [`Record`](crate::Record) of this mode does not
+    /// describe (a fused call is replayed with `Backend::fused_forward_no_mask`).
+    UnsupportedMode,
     /// A shape's product does not equal the slice length, or overflows `usize`.
     ShapeMismatch {
         /// Elements the shape describes (`usize::MAX` when the product overflows).
@@ -63,6 +66,12 @@ impl fmt::Display for Error {
                 write!(
                     f,
                     "shape describes {elements} elements but the slice has {len}"
+                )
+            }
+            Error::UnsupportedMode => {
+                write!(
+                    f,
+                    "the record's dropout mode does not support this operation"
                 )
             }
         }
@@ -114,6 +123,7 @@ impl PartialEq for Error {
                     len: d,
                 },
             ) => (a, b) == (c, d),
+            (UnsupportedMode, UnsupportedMode) => true,
             _ => false,
         }
     }

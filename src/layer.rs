@@ -2,6 +2,7 @@
 
 use crate::backend::Backend;
 use crate::element::Element;
+use crate::kernels::Data;
 use crate::ops::{check_len, check_mask};
 use crate::reference::Rate;
 use crate::{Error, Seed, Shape};
@@ -482,10 +483,17 @@ impl Record {
             y.copy_from_slice(x);
             return Ok(());
         }
+        self.replay_data(Data::Out { x, y })
+    }
+
+    /// The replay of a training call on `data`.
+    fn replay_data<T: Element>(&self, data: Data<'_, T>) -> Result<(), Error> {
         let (b, p, seed, offset) = (self.backend, self.p, self.seed, self.offset);
         match self.mode {
-            Mode::Broadcast(shape) => b.broadcast_forward_no_mask(p, seed, offset, shape, x, y),
-            _ => b.forward_no_mask(p, seed, offset, x, y),
+            Mode::Element => b.forward_data(p, seed, offset, data),
+            Mode::Broadcast(shape) => b.broadcast_data(p, shape, Err((seed, offset)), data),
+            Mode::Alpha => b.alpha_forward_data(p, seed, offset, data),
+            Mode::Fused { .. } => Err(Error::UnsupportedMode),
         }
     }
 
@@ -502,12 +510,10 @@ impl Record {
     /// ```
     pub fn replay_in_place<T: Element>(&self, xy: &mut [T]) -> Result<(), Error> {
         check_len(self.len, xy.len())?;
-        if self.training {
-            self.backend
-                .forward_in_place_no_mask(self.p, self.seed, self.offset, xy)
-        } else {
-            Ok(())
+        if !self.training {
+            return Ok(());
         }
+        self.replay_data(Data::InPlace(xy))
     }
 
     /// The backward pass from the stored mask: `gx = keep ? gy * scale : +0.0`.
@@ -556,13 +562,73 @@ impl Record {
     /// assert_eq!(gx, y);
     /// ```
     pub fn backward_recompute<T: Element>(&self, gy: &[T], gx: &mut [T]) -> Result<(), Error> {
-        match (self.mode, self.training) {
-            (Mode::Alpha, true) => {
-                check_len(self.len, gy.len())?;
-                self.backend
-                    .alpha_backward_recompute(self.p, self.seed, self.offset, gy, gx)
+        check_len(self.len, gy.len())?;
+        check_len(self.len, gx.len())?;
+        if !self.training {
+            gx.copy_from_slice(gy);
+            return Ok(());
+        }
+        let (b, p, seed, offset) = (self.backend, self.p, self.seed, self.offset);
+        match self.mode {
+            Mode::Alpha => b.alpha_backward_recompute(p, seed, offset, gy, gx),
+            Mode::Broadcast(_) => self.replay(gy, gx),
+            // A fused call's input gradient is plain dropout's.
+            Mode::Element | Mode::Fused { .. } => b.forward_no_mask(p, seed, offset, gy, gx),
+        }
+    }
+
+    /// [`backward`](Record::backward) overwriting the gradient `g` in place.
+    ///
+    /// ```
+    /// # use simd_dropout::{Dropout, Seed};
+    /// let mut layer = Dropout::new(0.5, Seed::new(1, 1)).unwrap();
+    /// let (x, mut y, mut mask) = ([1.0f32; 4], [0.0f32; 4], [0u64; 1]);
+    /// let rec = layer.forward(&x, &mut y, &mut mask).unwrap();
+    /// let mut g = [1.0f32; 4];
+    /// rec.backward_in_place(&mask, &mut g).unwrap();
+    /// assert_eq!(g, y);
+    /// ```
+    pub fn backward_in_place<T: Element>(&self, mask: &[u64], g: &mut [T]) -> Result<(), Error> {
+        check_len(self.len, g.len())?;
+        let (b, p) = (self.backend, self.p);
+        if !self.training {
+            let bits = match self.mode {
+                Mode::Broadcast(shape) => shape.decisions().unwrap_or(usize::MAX),
+                _ => self.len,
+            };
+            return check_mask(bits, mask.len());
+        }
+        match self.mode {
+            Mode::Broadcast(shape) => b.broadcast_data(p, shape, Ok(mask), Data::InPlace(g)),
+            Mode::Alpha => b.alpha_backward_data(p, Ok(mask), Data::InPlace(g)),
+            Mode::Element | Mode::Fused { .. } => b.apply_mask_in_place(p, mask, g),
+        }
+    }
+
+    /// [`backward_recompute`](Record::backward_recompute) overwriting the gradient `g` in
+    /// place.
+    ///
+    /// ```
+    /// # use simd_dropout::{Dropout, Seed};
+    /// let mut layer = Dropout::new(0.5, Seed::new(1, 1)).unwrap();
+    /// let (x, mut y) = ([1.0f32; 4], [0.0f32; 4]);
+    /// let rec = layer.forward_no_mask(&x, &mut y).unwrap();
+    /// let mut g = [1.0f32; 4];
+    /// rec.backward_recompute_in_place(&mut g).unwrap();
+    /// assert_eq!(g, y);
+    /// ```
+    pub fn backward_recompute_in_place<T: Element>(&self, g: &mut [T]) -> Result<(), Error> {
+        check_len(self.len, g.len())?;
+        if !self.training {
+            return Ok(());
+        }
+        let (b, p, source) = (self.backend, self.p, Err((self.seed, self.offset)));
+        match self.mode {
+            Mode::Broadcast(shape) => b.broadcast_data(p, shape, source, Data::InPlace(g)),
+            Mode::Alpha => b.alpha_backward_data(p, source, Data::InPlace(g)),
+            Mode::Element | Mode::Fused { .. } => {
+                b.forward_in_place_no_mask(p, self.seed, self.offset, g)
             }
-            _ => self.replay(gy, gx),
         }
     }
 

@@ -116,6 +116,19 @@ impl Backend {
         Ok(())
     }
 
+    /// Element-wise dropout on validated data, storing no mask.
+    pub(crate) fn forward_data<T: Element>(
+        self,
+        p: f64,
+        seed: Seed,
+        offset: u64,
+        data: Data<'_, T>,
+    ) -> Result<(), Error> {
+        let rate = Rate::new(p)?;
+        self.generate(seed, offset, rate, data, None);
+        Ok(())
+    }
+
     /// [`forward_no_mask`](Backend::forward_no_mask) overwriting `xy`.
     ///
     /// ```

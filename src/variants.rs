@@ -314,6 +314,15 @@ fn for_each<T: Element>(data: Data<'_, T>, mut f: impl FnMut(usize, T) -> T) {
     }
 }
 
+/// Alpha dropout of one chunk: kept `a * x + b` (two roundings), dropped `c`.
+fn alpha_chunk<T: Element>(k: Alpha, bits: &[u64], data: Data<'_, T>) {
+    let dropped = T::from_f32(k.c);
+    for_each(data, |i, v| {
+        let kept = T::from_f32(k.a * v.to_f32() + k.b);
+        core::hint::select_unpredictable(bit(bits, i), kept, dropped)
+    })
+}
+
 /// SELU's alpha (Klambauer et al. 2017), as SPEC fixes it.
 const SELU_ALPHA: f64 = 1.758_099_340_847_376_6;
 
@@ -519,25 +528,84 @@ impl Backend {
         x: &[T],
         y: &mut [T],
     ) -> Result<(), Error> {
-        let rate = Rate::new(p)?;
+        Rate::new(p)?;
         check_len(x.len(), y.len())?;
-        shape.check(x.len())?;
+        self.broadcast_data(p, shape, Err((seed, offset)), Data::Out { x, y })
+    }
+
+    /// Broadcast dropout of `data` with decisions from a mask or the stream, after checking
+    /// the shape and the mask.
+    pub(crate) fn broadcast_data<T: Element>(
+        self,
+        p: f64,
+        shape: Shape,
+        source: Result<&[u64], (Seed, u64)>,
+        data: Data<'_, T>,
+    ) -> Result<(), Error> {
+        let rate = Rate::new(p)?;
+        let decisions = shape.check(data.len())?;
+        let dec = match source {
+            Ok(mask) => {
+                check_mask(decisions, mask.len())?;
+                Decisions::Mask(mask)
+            }
+            Err((seed, offset)) => Decisions::Stream {
+                backend: self,
+                seed,
+                offset,
+                rate,
+            },
+        };
+        broadcast(
+            self,
+            rate.scale,
+            shape,
+            (0, shape.outer),
+            shape.mid,
+            &dec,
+            data,
+        );
+        Ok(())
+    }
+
+    /// Alpha dropout's forward on `data` with decisions from the stream (a replay).
+    pub(crate) fn alpha_forward_data<T: Element>(
+        self,
+        p: f64,
+        seed: Seed,
+        offset: u64,
+        data: Data<'_, T>,
+    ) -> Result<(), Error> {
+        let (rate, k) = Alpha::new(p)?;
         let dec = Decisions::Stream {
             backend: self,
             seed,
             offset,
             rate,
         };
-        let all = (0, shape.outer);
-        broadcast(
-            self,
-            rate.scale,
-            shape,
-            all,
-            shape.mid,
-            &dec,
-            Data::Out { x, y },
-        );
+        let alpha = |_: usize, bits: &[u64], d: Data<'_, T>| alpha_chunk(k, bits, d);
+        chunked(self, &dec, 0, data, &alpha);
+        Ok(())
+    }
+
+    /// Alpha dropout's backward (`keep ? a * g : +0.0`) on `data`, from a mask or the stream.
+    pub(crate) fn alpha_backward_data<T: Element>(
+        self,
+        p: f64,
+        source: Result<&[u64], (Seed, u64)>,
+        data: Data<'_, T>,
+    ) -> Result<(), Error> {
+        let (rate, k) = Alpha::new(p)?;
+        match source {
+            Ok(mask) => {
+                check_mask(data.len(), mask.len())?;
+                self.apply(mask, k.a, data);
+            }
+            Err((seed, offset)) => {
+                let rate = Rate { scale: k.a, ..rate };
+                self.generate(seed, offset, rate, data, None);
+            }
+        }
         Ok(())
     }
 
@@ -561,22 +629,9 @@ impl Backend {
         x: &[T],
         y: &mut [T],
     ) -> Result<(), Error> {
-        let rate = Rate::new(p)?;
+        Rate::new(p)?;
         check_len(x.len(), y.len())?;
-        let decisions = shape.check(x.len())?;
-        check_mask(decisions, mask.len())?;
-        let dec = Decisions::Mask(mask);
-        let all = (0, shape.outer);
-        broadcast(
-            self,
-            rate.scale,
-            shape,
-            all,
-            shape.mid,
-            &dec,
-            Data::Out { x, y },
-        );
-        Ok(())
+        self.broadcast_data(p, shape, Ok(mask), Data::Out { x, y })
     }
 
     /// Alpha dropout (for SELU networks), `p` in `[0, 1)`: with `alpha = 1.7580993408473766`,
@@ -607,12 +662,7 @@ impl Backend {
         check_mask(x.len(), mask.len())?;
         let mask = &mut mask[..mask_words(x.len())];
         self.generate::<T>(seed, offset, rate, Data::None(x.len()), Some(mask));
-        let alpha = |_: usize, bits: &[u64], d: Data<'_, T>| {
-            for_each(d, |i, v| {
-                let kept = T::from_f32(k.a * v.to_f32() + k.b);
-                core::hint::select_unpredictable(bit(bits, i), kept, T::from_f32(k.c))
-            })
-        };
+        let alpha = |_: usize, bits: &[u64], d: Data<'_, T>| alpha_chunk(k, bits, d);
         chunked(self, &Decisions::Mask(mask), 0, Data::Out { x, y }, &alpha);
         Ok(())
     }
@@ -634,12 +684,10 @@ impl Backend {
         gy: &[T],
         gx: &mut [T],
     ) -> Result<(), Error> {
-        let (_, k) = Alpha::new(p)?;
+        Alpha::new(p)?;
         check_len(gy.len(), gx.len())?;
-        check_mask(gy.len(), mask.len())?;
         // The same kernel as dropout's backward, with `a` for the scale.
-        self.apply(mask, k.a, Data::Out { x: gy, y: gx });
-        Ok(())
+        self.alpha_backward_data(p, Ok(mask), Data::Out { x: gy, y: gx })
     }
 
     /// [`alpha_backward`](Backend::alpha_backward) regenerating the mask from
@@ -664,11 +712,9 @@ impl Backend {
         gy: &[T],
         gx: &mut [T],
     ) -> Result<(), Error> {
-        let (rate, k) = Alpha::new(p)?;
+        Alpha::new(p)?;
         check_len(gy.len(), gx.len())?;
-        let rate = Rate { scale: k.a, ..rate };
-        self.generate(seed, offset, rate, Data::Out { x: gy, y: gx }, None);
-        Ok(())
+        self.alpha_backward_data(p, Err((seed, offset)), Data::Out { x: gy, y: gx })
     }
 
     /// Fused bias + dropout + residual of a transformer block, with `x` and `residual`

@@ -111,3 +111,29 @@ fn errors_display() {
     let e: Box<dyn std::error::Error> = Box::new(Error::InvalidProbability { p: 2.0 });
     assert!(e.to_string().contains("2"));
 }
+
+#[test]
+fn every_error_equals_itself() {
+    let all = [
+        Error::InvalidProbability { p: f64::NAN },
+        Error::LengthMismatch {
+            expected: 1,
+            found: 2,
+        },
+        Error::MaskTooShort {
+            needed: 2,
+            found: 1,
+        },
+        Error::ShapeMismatch {
+            elements: 3,
+            len: 4,
+        },
+        Error::UnsupportedMode,
+    ];
+    for (i, a) in all.iter().enumerate() {
+        for (j, b) in all.iter().enumerate() {
+            assert_eq!(a == b, i == j, "{a:?} vs {b:?}");
+        }
+        assert!(!a.to_string().is_empty());
+    }
+}

@@ -129,3 +129,49 @@ fn variant_modes_advance_by_the_words_drawn_and_replay() {
     let mut gb = vec![0.0f32; 20];
     rec.backward_fused(&m2, &x, &mut g1, &mut gb).unwrap();
 }
+
+#[test]
+fn every_mode_replays_and_runs_its_backward_in_place() {
+    use simd_dropout::{Error, Shape};
+    let x: Vec<f32> = data(300, 9);
+    let gy: Vec<f32> = data(300, 10);
+    let mut layer = Dropout::new(0.4, Seed::new(3, 3)).unwrap();
+    let mut y = vec![0.0f32; 300];
+    let mut m = vec![0u64; mask_words(300)];
+    let recs = [
+        layer.forward(&x, &mut y.clone(), &mut m.clone()).unwrap(),
+        layer
+            .forward_broadcast(Shape::columns(3, 100), &x, &mut y.clone(), &mut m.clone())
+            .unwrap(),
+        layer
+            .forward_alpha(&x, &mut y.clone(), &mut m.clone())
+            .unwrap(),
+    ];
+    for rec in recs {
+        // Run the call again with a mask, at the recorded offset.
+        layer.set_offset(rec.offset);
+        let out = match rec.mode {
+            simd_dropout::Mode::Broadcast(s) => layer.forward_broadcast(s, &x, &mut y, &mut m),
+            simd_dropout::Mode::Alpha => layer.forward_alpha(&x, &mut y, &mut m),
+            _ => layer.forward(&x, &mut y, &mut m),
+        };
+        assert_eq!(out.unwrap(), rec);
+        let mut z = vec![0.0f32; 300];
+        rec.replay(&x, &mut z).unwrap();
+        assert_same(&z, &y, "replay");
+        let mut zi = x.clone();
+        rec.replay_in_place(&mut zi).unwrap();
+        assert_same(&zi, &y, "replay in place");
+        let mut g = vec![0.0f32; 300];
+        rec.backward(&m, &gy, &mut g).unwrap();
+        let mut g2 = gy.clone();
+        rec.backward_in_place(&m, &mut g2).unwrap();
+        assert_same(&g2, &g, "backward in place");
+        let mut g3 = gy.clone();
+        rec.backward_recompute_in_place(&mut g3).unwrap();
+        assert_same(&g3, &g, "recompute in place");
+    }
+    let bias = vec![0.0f32; 100];
+    let rec = layer.forward_fused(&x, &bias, &x, &mut y, &mut m).unwrap();
+    assert_eq!(rec.replay(&x, &mut y), Err(Error::UnsupportedMode));
+}
