@@ -1,0 +1,101 @@
+//! Differential fuzzing of the SPEC 5 variants: broadcast dropout with arbitrary shapes,
+//! alpha dropout and fused bias + dropout + residual, every backend against the scalar one,
+//! with arbitrary `p` bits (invalid ones must give the same `Error` and write nothing).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use simd_dropout::{mask_words, Backend, Seed, Shape};
+
+struct Input<'a>(&'a [u8]);
+
+impl Input<'_> {
+    fn u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        let k = self.0.len().min(8);
+        b[..k].copy_from_slice(&self.0[..k]);
+        self.0 = &self.0[k..];
+        u64::from_le_bytes(b)
+    }
+}
+
+fn same(a: &[f32], b: &[f32]) -> bool {
+    a.iter()
+        .zip(b)
+        .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut input = Input(data);
+    let p = match input.u64() % 3 {
+        0 => f64::from_bits(input.u64()),
+        _ => (input.u64() >> 11) as f64 / (1u64 << 53) as f64,
+    };
+    let seed = Seed::new(input.u64(), input.u64());
+    let offset = input.u64();
+    let control = input.u64();
+    let x: Vec<f32> = input
+        .0
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    let n = x.len();
+    let scalar = Backend::scalar();
+    match control % 3 {
+        0 => {
+            // A shape that may or may not describe n elements.
+            let (outer, inner) = (((control >> 8) % 9) as usize, ((control >> 16) % 70) as usize);
+            let mid = if outer * inner == 0 { (control >> 24) as usize % 5 } else { n / (outer * inner) };
+            let shape = Shape::new(outer, mid, inner);
+            let d = shape.decisions().unwrap_or(0);
+            let words = mask_words(d);
+            let mut want = (vec![0.0f32; n], vec![0u64; words]);
+            let r = scalar.broadcast_forward(p, seed, offset, shape, &x, &mut want.0, &mut want.1);
+            for b in Backend::available() {
+                let mut got = (vec![0.0f32; n], vec![0u64; words]);
+                let g = b.broadcast_forward(p, seed, offset, shape, &x, &mut got.0, &mut got.1);
+                assert_eq!(g, r);
+                assert!(same(&got.0, &want.0) && got.1 == want.1, "{}", b.name());
+                let mut y = vec![0.0f32; n];
+                let g = b.broadcast_forward_no_mask(p, seed, offset, shape, &x, &mut y);
+                assert_eq!(g, r);
+                assert!(same(&y, &want.0), "{}", b.name());
+            }
+        }
+        1 => {
+            let mut want = (vec![0.0f32; n], vec![0u64; mask_words(n)]);
+            let r = scalar.alpha_forward(p, seed, offset, &x, &mut want.0, &mut want.1);
+            for b in Backend::available() {
+                let mut got = (vec![0.0f32; n], vec![0u64; mask_words(n)]);
+                assert_eq!(b.alpha_forward(p, seed, offset, &x, &mut got.0, &mut got.1), r);
+                assert!(same(&got.0, &want.0) && got.1 == want.1, "{}", b.name());
+                let mut g = vec![0.0f32; n];
+                let mut g2 = vec![0.0f32; n];
+                if r.is_ok() {
+                    b.alpha_backward(p, &want.1, &x, &mut g).unwrap();
+                    b.alpha_backward_recompute(p, seed, offset, &x, &mut g2).unwrap();
+                    assert!(same(&g, &g2), "{}", b.name());
+                }
+            }
+        }
+        _ => {
+            let cols = ((control >> 8) % 40) as usize;
+            let bias: Vec<f32> = x.iter().take(cols).map(|v| v * 0.5).collect();
+            let residual: Vec<f32> = x.iter().rev().copied().collect();
+            let mut want = (vec![0.0f32; n], vec![0u64; mask_words(n)]);
+            let r = scalar.fused_forward(p, seed, offset, &x, &bias, &residual, &mut want.0, &mut want.1);
+            for b in Backend::available() {
+                let mut got = (vec![0.0f32; n], vec![0u64; mask_words(n)]);
+                let g = b.fused_forward(p, seed, offset, &x, &bias, &residual, &mut got.0, &mut got.1);
+                assert_eq!(g, r);
+                assert!(same(&got.0, &want.0) && got.1 == want.1, "{}", b.name());
+                if r.is_ok() {
+                    let (mut gx, mut gb) = (vec![0.0f32; n], vec![0.0f32; bias.len()]);
+                    let (mut gx2, mut gb2) = (vec![0.0f32; n], vec![0.0f32; bias.len()]);
+                    b.fused_backward(p, &want.1, &x, &mut gx, &mut gb).unwrap();
+                    scalar.fused_backward_recompute(p, seed, offset, &x, &mut gx2, &mut gb2).unwrap();
+                    assert!(same(&gx, &gx2) && same(&gb, &gb2), "{}", b.name());
+                }
+            }
+        }
+    }
+});
