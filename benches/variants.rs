@@ -48,7 +48,10 @@ fn benches(c: &mut Criterion) {
         g.throughput(elem(8.0));
         let shapes = [
             ("channels_nchw", Shape::channels(64, 16, n / 1024)),
-            ("channels_last", Shape::channels_last(16, n / (16 * 256), 256)),
+            (
+                "channels_last",
+                Shape::channels_last(16, n / (16 * 256), 256),
+            ),
             ("columns", Shape::columns(n / 4096, 4096)),
             ("drop_path", Shape::samples(64, n / 64)),
         ];

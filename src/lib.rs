@@ -52,6 +52,16 @@
 //! call, so successive calls never reuse words and any call can be replayed from its
 //! [`Record`].
 //!
+//! # Variants
+//!
+//! - DropConnect on a weight slice: [`drop_connect`], [`drop_connect_backward`].
+//! - Structured dropout with one decision per `(outer, inner)` pair of a [`Shape`] (channel
+//!   dropout on NCHW or NHWC, column dropout, drop-path): [`Backend::broadcast_forward`] and
+//!   its siblings, [`Dropout::forward_broadcast`].
+//! - Alpha dropout for SELU networks: [`Backend::alpha_forward`], [`Dropout::forward_alpha`].
+//! - Fused bias + dropout + residual: [`Backend::fused_forward`], [`Dropout::forward_fused`],
+//!   with the bias gradient summed in the contract's order.
+//!
 //! # Mask format
 //!
 //! A mask of `n` elements is [`mask_words(n)`](mask_words) = `ceil(n / 64)` `u64` words.

@@ -747,19 +747,7 @@ impl Backend {
         y: &mut [T],
         mask: &mut [u64],
     ) -> Result<(), Error> {
-        let rate = Rate::new(p)?;
-        let cols = bias.len();
-        check_rows(x.len(), cols)?;
-        check_len(x.len(), residual.len())?;
-        check_len(x.len(), y.len())?;
-        check_mask(x.len(), mask.len())?;
-        let mask = &mut mask[..mask_words(x.len())];
-        self.generate::<T>(seed, offset, rate, Data::None(x.len()), Some(mask));
-        let f = |first: usize, bits: &[u64], d: Data<'_, T>| {
-            fused_chunk(first, bits, cols, bias, residual, rate.scale, d)
-        };
-        chunked(self, &Decisions::Mask(mask), 0, Data::Out { x, y }, &f);
-        Ok(())
+        self.fused(p, seed, offset, (x, bias, residual), y, Some(mask))
     }
 
     /// [`fused_forward`](Backend::fused_forward) storing no mask.
@@ -783,21 +771,45 @@ impl Backend {
         residual: &[T],
         y: &mut [T],
     ) -> Result<(), Error> {
+        self.fused(p, seed, offset, (x, bias, residual), y, None)
+    }
+
+    /// The fused forward, with its mask written to `mask` or drawn chunk by chunk.
+    fn fused<T: Element>(
+        self,
+        p: f64,
+        seed: Seed,
+        offset: u64,
+        (x, bias, residual): (&[T], &[T], &[T]),
+        y: &mut [T],
+        mask: Option<&mut [u64]>,
+    ) -> Result<(), Error> {
         let rate = Rate::new(p)?;
         let cols = bias.len();
         check_rows(x.len(), cols)?;
         check_len(x.len(), residual.len())?;
         check_len(x.len(), y.len())?;
-        let dec = Decisions::Stream {
-            backend: self,
-            seed,
-            offset,
-            rate,
-        };
         let f = |first: usize, bits: &[u64], d: Data<'_, T>| {
             fused_chunk(first, bits, cols, bias, residual, rate.scale, d)
         };
-        chunked(self, &dec, 0, Data::Out { x, y }, &f);
+        let data = Data::Out { x, y };
+        match mask {
+            Some(mask) => {
+                check_mask(x.len(), mask.len())?;
+                let mask = &mut mask[..mask_words(x.len())];
+                self.generate::<T>(seed, offset, rate, Data::None(x.len()), Some(mask));
+                chunked(self, &Decisions::Mask(mask), 0, data, &f);
+            }
+            None => {
+                let dec = Decisions::Stream {
+                    backend: self,
+                    seed,
+                    offset,
+                    rate,
+                };
+                chunked(self, &dec, 0, data, &f);
+            }
+        }
         Ok(())
     }
 
