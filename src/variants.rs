@@ -397,7 +397,8 @@ fn approx_isqrt(x: u128) -> u128 {
     g as u128
 }
 
-/// Fused `y = residual + dropout(x + bias)` on chunk elements, `cols` columns per row.
+/// Fused `y = residual + dropout(x + bias)` on chunk elements `first ..`, `cols` columns per
+/// row: walked in row segments so that the bias and residual are contiguous slices.
 #[allow(clippy::too_many_arguments)]
 fn fused_chunk<T: Element>(
     first: usize,
@@ -408,16 +409,27 @@ fn fused_chunk<T: Element>(
     scale: f32,
     data: Data<'_, T>,
 ) {
-    for_each(data, |i, x| {
-        let r = residual[first + i];
-        if bit(bits, i) {
-            let b = bias[(first + i) % cols];
-            let t = x.to_f32() + b.to_f32();
-            T::from_f32(r.to_f32() + t * scale)
-        } else {
-            r
+    let Data::Out { x, y } = data else {
+        return;
+    };
+    let mut i = 0;
+    while i < x.len() {
+        let c = (first + i) % cols;
+        let seg = (cols - c).min(x.len() - i);
+        let xs = &x[i..i + seg];
+        let rs = &residual[first + i..first + i + seg];
+        let bs = &bias[c..c + seg];
+        for (k, (yo, ((&xv, &rv), &bv))) in y[i..i + seg]
+            .iter_mut()
+            .zip(xs.iter().zip(rs).zip(bs))
+            .enumerate()
+        {
+            let t = xv.to_f32() + bv.to_f32();
+            let kept = T::from_f32(rv.to_f32() + t * scale);
+            *yo = core::hint::select_unpredictable(bit(bits, i + k), kept, rv);
         }
-    });
+        i += seg;
+    }
 }
 
 /// Column sums of `g` (`[rows][cols]`) in row order, one f32 accumulator per column.
