@@ -94,6 +94,16 @@
 //!
 //! Without default features the crate is `no_std` and needs no allocator.
 //!
+//! # Errors and panics
+//!
+//! Every bad input is an [`Error`], returned before anything is written: `p` NaN or outside
+//! `[0, 1]` (or `p = 1` for alpha dropout), slices of different lengths, a mask buffer too
+//! short, a [`Shape`] that does not describe the slice or whose product overflows `usize`.
+//! Stream positions never overflow: they wrap modulo 2^64, the period of the stream. The
+//! only panics left are allocation failures in the owned [`Mask`] (and in the `Vec`s the
+//! examples allocate); internal consistency checks in the kernels sit behind that validation
+//! and cannot be reached through the public API (the fuzz targets in `fuzz/` try).
+//!
 //! # Safety
 //!
 //! The public API is safe. `unsafe` code lives only in the kernel modules (`src/kernels/`):
