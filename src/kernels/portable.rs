@@ -90,21 +90,64 @@ unsafe fn apply64_f32(src: *const f32, dst: *mut f32, word: u64, scale: f32) {
     }
 }
 
-/// f16 has no vector conversion in `wide`: `half`'s conversion (hardware where the target
-/// has it at compile time, software otherwise) element by element.
+/// f16 in eight lanes: widened exactly (a magic multiply normalizes subnormals), multiplied,
+/// and narrowed with round to nearest even by integer arithmetic (subnormals included; NaN
+/// stays NaN), matching `half`'s conversions bit for bit.
 ///
 /// # Safety
 /// 64 elements readable at `src` and writable at `dst`.
 #[inline(always)]
 unsafe fn apply64_f16(src: *const f16, dst: *mut f16, word: u64, scale: f32) {
-    for i in 0..64 {
-        // SAFETY: i < 64.
+    let s = f32x8::splat(scale);
+    for g in 0..8 {
+        // SAFETY: 8 * g + 8 <= 64; f16 is a plain u16.
         unsafe {
-            let x = src.add(i).read();
-            let kept = (word >> i) & 1 == 1;
-            dst.add(i).write(crate::reference::drop_one(x, kept, scale));
+            let h = src.add(8 * g).cast::<[u16; 8]>().read_unaligned();
+            let x = widen_f16(u32x8::new(h.map(u32::from)));
+            let keep = lane_mask((word >> (8 * g)) as u32 & 0xff);
+            let y: u32x8 = wide::bytemuck::cast(x * s);
+            let out = narrow_f16(y & keep).to_array().map(|v| v as u16);
+            dst.add(8 * g).cast::<[u16; 8]>().write_unaligned(out);
         }
     }
+}
+
+/// f16 bits (low halves) to f32, exactly.
+#[inline(always)]
+fn widen_f16(h: u32x8) -> f32x8 {
+    let sign = (h & u32x8::splat(0x8000)) << 16;
+    let magnitude = h & u32x8::splat(0x7fff);
+    // Shifted into an f32's exponent and mantissa, then scaled by 2^112 to rebias: exact for
+    // normals and subnormals alike.
+    let scaled: f32x8 = wide::bytemuck::cast(magnitude << 13);
+    let finite: u32x8 = wide::bytemuck::cast(scaled * f32x8::splat(5.192_297e33)); // 2^112
+                                                                                   // Infinities and NaNs: the exponent becomes all ones.
+    let special = magnitude.simd_ge(u32x8::splat(0x7c00));
+    let special_bits = (magnitude << 13) | u32x8::splat(0x7f80_0000);
+    wide::bytemuck::cast(special.select(special_bits, finite) | sign)
+}
+
+/// f32 bits to f16 bits (in the low halves), round to nearest even.
+#[inline(always)]
+fn narrow_f16(y: u32x8) -> u32x8 {
+    let sign = (y >> 16) & u32x8::splat(0x8000);
+    let a = y & u32x8::splat(0x7fff_ffff);
+    // Too large for f16 (after rounding): infinity, or a quiet NaN.
+    let overflow = a.simd_ge(u32x8::splat(0x4780_0000)); // 65536.0
+    let nan = a.simd_gt(u32x8::splat(0x7f80_0000));
+    let special = nan.select(u32x8::splat(0x7e00), u32x8::splat(0x7c00));
+    // Subnormal results: adding 0.5 (as f32) aligns the f16 subnormal grid to the f32 ulp,
+    // so the float add rounds to nearest even.
+    let tiny = a.simd_lt(u32x8::splat(0x3880_0000)); // 2^-14
+    let magic = f32x8::splat(0.5);
+    let sub_f: f32x8 = wide::bytemuck::cast(a);
+    let sub: u32x8 = wide::bytemuck::cast(sub_f + magic);
+    let sub = sub - u32x8::splat(0x3f00_0000);
+    // Normal results: rebias, then round the 13 dropped bits to nearest even.
+    let odd = (a >> 13) & u32x8::splat(1);
+    let normal = (a + u32x8::splat(0xc800_0fff) + odd) >> 13; // 0xc8000000 = (15 - 127) << 23
+    let finite = tiny.select(sub, normal);
+    overflow.select(special, finite) | sign
 }
 
 /// bf16 widens by a shift and rounds with integer arithmetic (round to nearest even; NaN
