@@ -17,6 +17,49 @@ fn placed(buf: &mut Vec<f32>, n: usize, offset: usize) -> &mut [f32] {
     &mut buf[skip..skip + n]
 }
 
+/// Where splitting starts to pay: one thread against the same call cut in two halves under
+/// `rayon::join` (what the parallel path does above its threshold).
+fn threshold(c: &mut Criterion) {
+    let two = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let b = Backend::detect();
+    for (n, label) in [
+        (1usize << 14, "16Ki"),
+        (1 << 15, "32Ki"),
+        (1 << 16, "64Ki"),
+        (1 << 17, "128Ki"),
+    ] {
+        let (mut xb, mut yb) = (Vec::new(), Vec::new());
+        let x: &[f32] = placed(&mut xb, n, 0);
+        let y = placed(&mut yb, n, 2048);
+        let mut m = vec![0u64; mask_words(n)];
+        let mut g = c.benchmark_group(format!("parallel/threshold/f32/{label}"));
+        g.sample_size(50)
+            .measurement_time(Duration::from_secs(2))
+            .warm_up_time(Duration::from_millis(300));
+        g.throughput(Throughput::Bytes((8 * n + n / 8) as u64));
+        g.bench_function("1_thread", |bch| {
+            bch.iter(|| b.forward(0.1, SEED, 0, black_box(x), y, &mut m))
+        });
+        g.bench_function("split_2_threads", |bch| {
+            bch.iter(|| {
+                let h = n / 2;
+                let (y1, y2) = y.split_at_mut(h);
+                let (m1, m2) = m.split_at_mut(h / 64);
+                two.install(|| {
+                    rayon::join(
+                        || b.forward(0.1, SEED, 0, black_box(&x[..h]), y1, m1),
+                        || b.forward(0.1, SEED, h as u64, black_box(&x[h..]), y2, m2),
+                    )
+                })
+            })
+        });
+        g.finish();
+    }
+}
+
 fn benches(c: &mut Criterion) {
     let two = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
@@ -58,5 +101,5 @@ fn benches(c: &mut Criterion) {
     }
 }
 
-criterion_group!(parallel, benches);
+criterion_group!(parallel, benches, threshold);
 criterion_main!(parallel);
