@@ -218,6 +218,19 @@ impl Backend {
         }
     }
 
+    /// Runs `f` compiled for this backend's instruction set (safe code only: its loops get
+    /// auto-vectorized with the wider registers).
+    #[inline]
+    pub(crate) fn with_isa<R>(self, f: impl FnOnce() -> R) -> R {
+        match self.imp {
+            #[cfg(target_arch = "x86_64")]
+            Imp::Avx2(k) => k.run(f),
+            #[cfg(target_arch = "x86_64")]
+            Imp::Avx512(k) => k.run(f),
+            _ => f(),
+        }
+    }
+
     /// Mask application on a job whose lengths `ops` has validated.
     pub(crate) fn apply<T: Element>(self, mask: &[u64], scale: f32, data: Data<'_, T>) {
         #[cfg(feature = "rayon")]

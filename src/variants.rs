@@ -291,36 +291,31 @@ fn chunked<T: Element>(
     }
 }
 
-/// Bit `i` of `bits`.
+/// Alpha dropout of one chunk: kept `a * x + b` (two roundings), dropped `c`.
 #[inline(always)]
-fn bit(bits: &[u64], i: usize) -> bool {
-    (bits[i / 64] >> (i % 64)) & 1 == 1
-}
-
-/// Element `i` of a chunk: `(x, &mut y)` for every element.
-fn for_each<T: Element>(data: Data<'_, T>, mut f: impl FnMut(usize, T) -> T) {
+fn alpha_chunk<T: Element>(k: Alpha, bits: &[u64], data: Data<'_, T>) {
+    let dropped = T::from_f32(k.c);
+    let one = |v: T, kept: bool| {
+        core::hint::select_unpredictable(kept, T::from_f32(k.a * v.to_f32() + k.b), dropped)
+    };
+    // Whole words with a fixed trip count, so that the bit tests become constant shifts.
     match data {
         Data::Out { x, y } => {
-            for (i, (yo, &xi)) in y.iter_mut().zip(x).enumerate() {
-                *yo = f(i, xi);
+            for ((yw, xw), &w) in y.chunks_mut(64).zip(x.chunks(64)).zip(bits) {
+                for (i, (yo, &xi)) in yw.iter_mut().zip(xw).enumerate() {
+                    *yo = one(xi, (w >> i) & 1 == 1);
+                }
             }
         }
         Data::InPlace(xy) => {
-            for (i, v) in xy.iter_mut().enumerate() {
-                *v = f(i, *v);
+            for (vw, &w) in xy.chunks_mut(64).zip(bits) {
+                for (i, v) in vw.iter_mut().enumerate() {
+                    *v = one(*v, (w >> i) & 1 == 1);
+                }
             }
         }
         Data::None(_) => {}
     }
-}
-
-/// Alpha dropout of one chunk: kept `a * x + b` (two roundings), dropped `c`.
-fn alpha_chunk<T: Element>(k: Alpha, bits: &[u64], data: Data<'_, T>) {
-    let dropped = T::from_f32(k.c);
-    for_each(data, |i, v| {
-        let kept = T::from_f32(k.a * v.to_f32() + k.b);
-        core::hint::select_unpredictable(bit(bits, i), kept, dropped)
-    })
 }
 
 /// SELU's alpha (Klambauer et al. 2017), as SPEC fixes it.
@@ -398,8 +393,10 @@ fn approx_isqrt(x: u128) -> u128 {
 }
 
 /// Fused `y = residual + dropout(x + bias)` on chunk elements `first ..`, `cols` columns per
-/// row: walked in row segments so that the bias and residual are contiguous slices.
+/// row, one mask word (64 elements) at a time with a fixed trip count; the bias is a
+/// contiguous slice unless the word crosses the end of a row.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn fused_chunk<T: Element>(
     first: usize,
     bits: &[u64],
@@ -412,23 +409,27 @@ fn fused_chunk<T: Element>(
     let Data::Out { x, y } = data else {
         return;
     };
-    let mut i = 0;
-    while i < x.len() {
-        let c = (first + i) % cols;
-        let seg = (cols - c).min(x.len() - i);
-        let xs = &x[i..i + seg];
-        let rs = &residual[first + i..first + i + seg];
-        let bs = &bias[c..c + seg];
-        for (k, (yo, ((&xv, &rv), &bv))) in y[i..i + seg]
-            .iter_mut()
-            .zip(xs.iter().zip(rs).zip(bs))
-            .enumerate()
-        {
-            let t = xv.to_f32() + bv.to_f32();
-            let kept = T::from_f32(rv.to_f32() + t * scale);
-            *yo = core::hint::select_unpredictable(bit(bits, i + k), kept, rv);
+    let one = |xv: T, bv: T, rv: T, kept: bool| {
+        let t = xv.to_f32() + bv.to_f32();
+        core::hint::select_unpredictable(kept, T::from_f32(rv.to_f32() + t * scale), rv)
+    };
+    let words = y.chunks_mut(64).zip(x.chunks(64)).zip(bits);
+    for (j, ((yw, xw), &w)) in words.enumerate() {
+        let start = first + 64 * j;
+        let rw = &residual[start..start + xw.len()];
+        let c0 = start % cols;
+        if c0 + xw.len() <= cols {
+            let bw = &bias[c0..c0 + xw.len()];
+            for (i, (yo, ((&xv, &bv), &rv))) in
+                yw.iter_mut().zip(xw.iter().zip(bw).zip(rw)).enumerate()
+            {
+                *yo = one(xv, bv, rv, (w >> i) & 1 == 1);
+            }
+        } else {
+            for (i, (yo, (&xv, &rv))) in yw.iter_mut().zip(xw.iter().zip(rw)).enumerate() {
+                *yo = one(xv, bias[(c0 + i) % cols], rv, (w >> i) & 1 == 1);
+            }
         }
-        i += seg;
     }
 }
 
@@ -595,7 +596,8 @@ impl Backend {
             offset,
             rate,
         };
-        let alpha = |_: usize, bits: &[u64], d: Data<'_, T>| alpha_chunk(k, bits, d);
+        let alpha =
+            |_: usize, bits: &[u64], d: Data<'_, T>| self.with_isa(|| alpha_chunk(k, bits, d));
         chunked(self, &dec, 0, data, &alpha);
         Ok(())
     }
@@ -674,7 +676,8 @@ impl Backend {
         check_mask(x.len(), mask.len())?;
         let mask = &mut mask[..mask_words(x.len())];
         self.generate::<T>(seed, offset, rate, Data::None(x.len()), Some(mask));
-        let alpha = |_: usize, bits: &[u64], d: Data<'_, T>| alpha_chunk(k, bits, d);
+        let alpha =
+            |_: usize, bits: &[u64], d: Data<'_, T>| self.with_isa(|| alpha_chunk(k, bits, d));
         chunked(self, &Decisions::Mask(mask), 0, Data::Out { x, y }, &alpha);
         Ok(())
     }
@@ -802,7 +805,7 @@ impl Backend {
         check_len(x.len(), residual.len())?;
         check_len(x.len(), y.len())?;
         let f = |first: usize, bits: &[u64], d: Data<'_, T>| {
-            fused_chunk(first, bits, cols, bias, residual, rate.scale, d)
+            self.with_isa(|| fused_chunk(first, bits, cols, bias, residual, rate.scale, d))
         };
         let data = Data::Out { x, y };
         match mask {

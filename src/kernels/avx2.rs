@@ -40,6 +40,23 @@ impl Avx2 {
 #[derive(Clone, Copy)]
 struct Avx2Isa;
 
+impl Avx2 {
+    /// Runs `f` compiled with this instruction set, so that the safe element loops it
+    /// inlines (alpha dropout, the fused block) are auto-vectorized with it.
+    #[inline]
+    pub(crate) fn run<R>(self, f: impl FnOnce() -> R) -> R {
+        // SAFETY: the token exists only where the instruction set is available.
+        unsafe { run_with_features(f) }
+    }
+}
+
+/// # Safety
+/// The instruction set must be available.
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn run_with_features<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
 pub(crate) struct Lanes {
     /// `v[2g]`: the words of elements 8g, 8g+2, 8g+4, 8g+6; `v[2g+1]`: 8g+1, 8g+3, ...
     v: [__m256i; 16],

@@ -56,6 +56,23 @@ impl Avx512 {
 #[derive(Clone, Copy)]
 struct Avx512Isa;
 
+impl Avx512 {
+    /// Runs `f` compiled with this instruction set, so that the safe element loops it
+    /// inlines (alpha dropout, the fused block) are auto-vectorized with it.
+    #[inline]
+    pub(crate) fn run<R>(self, f: impl FnOnce() -> R) -> R {
+        // SAFETY: the token exists only where the instruction set is available.
+        unsafe { run_with_features(f) }
+    }
+}
+
+/// # Safety
+/// The instruction set must be available.
+#[target_feature(enable = "avx512f,avx512dq,avx2,f16c")]
+unsafe fn run_with_features<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
 pub(crate) struct Lanes {
     /// `v[2g]`: elements 16g, 16g+2, ..., 16g+14; `v[2g+1]`: 16g+1, 16g+3, ..., 16g+15.
     v: [__m512i; 8],
