@@ -110,10 +110,9 @@ impl Backend {
         x: &[T],
         y: &mut [T],
     ) -> Result<(), Error> {
-        let rate = Rate::new(p)?;
+        Rate::new(p)?;
         check_len(x.len(), y.len())?;
-        self.generate(seed, offset, rate, Data::Out { x, y }, None);
-        Ok(())
+        self.forward_data(p, seed, offset, Data::Out { x, y })
     }
 
     /// Element-wise dropout on validated data, storing no mask.
@@ -144,9 +143,7 @@ impl Backend {
         offset: u64,
         xy: &mut [T],
     ) -> Result<(), Error> {
-        let rate = Rate::new(p)?;
-        self.generate(seed, offset, rate, Data::InPlace(xy), None);
-        Ok(())
+        self.forward_data(p, seed, offset, Data::InPlace(xy))
     }
 
     /// Only the mask of `len` elements: the same bits [`forward`](Backend::forward) writes.

@@ -6,23 +6,9 @@
 use libfuzzer_sys::fuzz_target;
 use simd_dropout::{mask_words, Backend, Seed, Shape};
 
-struct Input<'a>(&'a [u8]);
-
-impl Input<'_> {
-    fn u64(&mut self) -> u64 {
-        let mut b = [0u8; 8];
-        let k = self.0.len().min(8);
-        b[..k].copy_from_slice(&self.0[..k]);
-        self.0 = &self.0[k..];
-        u64::from_le_bytes(b)
-    }
-}
-
-fn same(a: &[f32], b: &[f32]) -> bool {
-    a.iter()
-        .zip(b)
-        .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
-}
+#[path = "input.rs"]
+mod input;
+use input::{same, Input};
 
 fuzz_target!(|data: &[u8]| {
     let mut input = Input(data);
