@@ -10,10 +10,10 @@
 //! cargo bench --bench dropout -- 'forward_mask/f32/64Ki' # one group
 //! ```
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use half::{bf16, f16};
 use rand_core::Rng;
-use simd_dropout::{mask_words, Backend, Element, Seed};
+use simd_dropout::{Backend, Bits, BitsMut, Element, Io, Seed, mask_words};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -45,7 +45,7 @@ impl Op {
             Op::ForwardInPlace => "forward_in_place",
             Op::ForwardNoMask => "forward_no_mask_or_recompute_backward",
             Op::MaskAlone => "mask_alone",
-            Op::ApplyMask => "apply_mask",
+            Op::ApplyMask => "backward_from_mask",
         }
     }
 
@@ -84,14 +84,14 @@ fn placed<T: Element>(buf: &mut Vec<T>, n: usize, offset: usize) -> &mut [T] {
     &mut buf[skip..skip + n]
 }
 
-fn bench_type<T: Element>(c: &mut Criterion, ty: &str) {
+fn bench_type<T: Element + Into<f64> + From<i8>>(c: &mut Criterion, ty: &str) {
     for (n, label) in SIZES {
         let size = std::mem::size_of::<T>();
         let mut xbuf = Vec::new();
         let mut ybuf = Vec::new();
         let x = placed(&mut xbuf, n, 0);
         for (i, v) in x.iter_mut().enumerate() {
-            *v = T::from_f32((i % 1000) as f32 - 500.0);
+            *v = T::from(((i % 200) as i16 - 100) as i8);
         }
         let x: &[T] = x;
         let y = placed(&mut ybuf, n, 2048);
@@ -112,19 +112,34 @@ fn bench_type<T: Element>(c: &mut Criterion, ty: &str) {
                 for p in PS {
                     let id = BenchmarkId::new(backend.name(), format!("p{p}"));
                     g.bench_function(id, |b| match op {
-                        Op::ForwardMask => {
-                            b.iter(|| backend.forward(p, SEED, 0, black_box(x), y, &mut m))
+                        Op::ForwardMask => b.iter(|| {
+                            let io = Io::Out {
+                                x: black_box(x),
+                                y: &mut *y,
+                            };
+                            backend.forward(p, SEED, 0, io, Some(BitsMut::new(&mut m)))
+                        }),
+                        Op::ForwardInPlace => b.iter(|| {
+                            let io = Io::InPlace(&mut *y);
+                            backend.forward(p, SEED, 0, io, Some(BitsMut::new(&mut m)))
+                        }),
+                        Op::ForwardNoMask => b.iter(|| {
+                            let io = Io::Out {
+                                x: black_box(x),
+                                y: &mut *y,
+                            };
+                            backend.forward(p, SEED, 0, io, None)
+                        }),
+                        Op::MaskAlone => {
+                            b.iter(|| backend.fill_mask(p, SEED, 0, n, BitsMut::new(&mut m)))
                         }
-                        Op::ForwardInPlace => {
-                            b.iter(|| backend.forward_in_place(p, SEED, 0, y, &mut m))
-                        }
-                        Op::ForwardNoMask => {
-                            b.iter(|| backend.forward_no_mask(p, SEED, 0, black_box(x), y))
-                        }
-                        Op::MaskAlone => b.iter(|| backend.fill_mask(p, SEED, 0, n, &mut m)),
-                        Op::ApplyMask => {
-                            b.iter(|| backend.apply_mask(p, black_box(&m), black_box(x), y))
-                        }
+                        Op::ApplyMask => b.iter(|| {
+                            let io = Io::Out {
+                                x: black_box(x),
+                                y: &mut *y,
+                            };
+                            backend.backward(p, SEED, 0, io, Some(Bits::new(black_box(&m))))
+                        }),
                     });
                 }
             }
@@ -132,7 +147,7 @@ fn bench_type<T: Element>(c: &mut Criterion, ty: &str) {
                 let (mut xb, mut yb) = (Vec::new(), Vec::new());
                 let xf = placed::<f32>(&mut xb, n, 0);
                 for (o, v) in xf.iter_mut().zip(x) {
-                    *o = v.to_f32();
+                    *o = (*v).into() as f32;
                 }
                 let xf: &[f32] = xf;
                 let yf = placed::<f32>(&mut yb, n, 2048);
@@ -148,6 +163,7 @@ fn bench_type<T: Element>(c: &mut Criterion, ty: &str) {
 
 fn benches(c: &mut Criterion) {
     bench_type::<f32>(c, "f32");
+    bench_type::<f64>(c, "f64");
     bench_type::<f16>(c, "f16");
     bench_type::<bf16>(c, "bf16");
 }

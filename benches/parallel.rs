@@ -3,9 +3,9 @@
 //!
 //! `cargo bench --features rayon --bench parallel`
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rayon::prelude::*;
-use simd_dropout::{mask_words, Backend, Seed};
+use simd_dropout::{Backend, BitsMut, Error, Io, Seed, mask_words};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -41,7 +41,7 @@ fn threshold(c: &mut Criterion) {
             .warm_up_time(Duration::from_millis(300));
         g.throughput(Throughput::Bytes((8 * n + n / 8) as u64));
         g.bench_function("1_thread", |bch| {
-            bch.iter(|| b.forward(0.1, SEED, 0, black_box(x), y, &mut m))
+            bch.iter(|| fwd(b, 0, black_box(x), y, &mut m))
         });
         g.bench_function("split_2_threads", |bch| {
             bch.iter(|| {
@@ -50,14 +50,19 @@ fn threshold(c: &mut Criterion) {
                 let (m1, m2) = m.split_at_mut(h / 64);
                 two.install(|| {
                     rayon::join(
-                        || b.forward(0.1, SEED, 0, black_box(&x[..h]), y1, m1),
-                        || b.forward(0.1, SEED, h as u64, black_box(&x[h..]), y2, m2),
+                        || fwd(b, 0, black_box(&x[..h]), y1, m1),
+                        || fwd(b, h as u64, black_box(&x[h..]), y2, m2),
                     )
                 })
             })
         });
         g.finish();
     }
+}
+
+/// Forward with mask at p = 0.1.
+fn fwd(b: Backend, offset: u64, x: &[f32], y: &mut [f32], m: &mut [u64]) -> Result<(), Error> {
+    b.forward(0.1, SEED, offset, Io::Out { x, y }, Some(BitsMut::new(m)))
 }
 
 fn benches(c: &mut Criterion) {
@@ -91,11 +96,11 @@ fn benches(c: &mut Criterion) {
         });
         g.throughput(Throughput::Bytes((8 * n + n / 8) as u64));
         g.bench_function(format!("{}_1_thread", b.name()), |bch| {
-            bch.iter(|| b.forward(0.1, SEED, 0, black_box(x), y, &mut m))
+            bch.iter(|| fwd(b, 0, black_box(x), y, &mut m))
         });
         let par = b.parallel();
         g.bench_function(format!("{}_2_threads", b.name()), |bch| {
-            bch.iter(|| two.install(|| par.forward(0.1, SEED, 0, black_box(x), y, &mut m)))
+            bch.iter(|| two.install(|| fwd(par, 0, black_box(x), y, &mut m)))
         });
         g.finish();
     }

@@ -1,10 +1,10 @@
-//! The SPEC 5 variants on f32 against a memcpy of the same element count, with throughput in
+//! The variants (contract section 7) on f32 against a memcpy of the same element count, with throughput in
 //! the bytes each variant must move (memcpy's: its read and its write).
 //!
 //! `cargo bench --bench variants`
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use simd_dropout::{mask_words, Backend, Seed, Shape};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use simd_dropout::{Backend, Bits, BitsMut, Io, Seed, Shape, mask_words};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -57,29 +57,117 @@ fn benches(c: &mut Criterion) {
         ];
         for (name, shape) in shapes {
             g.bench_function(format!("{}/broadcast_{name}", b.name()), |bch| {
-                bch.iter(|| b.broadcast_forward(0.1, SEED, 0, shape, black_box(x), y, &mut m))
+                bch.iter(|| {
+                    let io = Io::Out {
+                        x: black_box(x),
+                        y: &mut *y,
+                    };
+                    b.broadcast_forward(shape, 0.1, SEED, 0, io, Some(BitsMut::new(&mut m)))
+                })
             });
         }
         g.throughput(elem(8.125));
         g.bench_function(format!("{}/alpha_forward", b.name()), |bch| {
-            bch.iter(|| b.alpha_forward(0.1, SEED, 0, black_box(x), y, &mut m))
+            bch.iter(|| {
+                let io = Io::Out {
+                    x: black_box(x),
+                    y: &mut *y,
+                };
+                b.alpha_forward(0.1, SEED, 0, io, Some(BitsMut::new(&mut m)))
+            })
         });
         g.bench_function(format!("{}/alpha_backward", b.name()), |bch| {
-            bch.iter(|| b.alpha_backward(0.1, black_box(&m), black_box(x), y))
+            bch.iter(|| {
+                let io = Io::Out {
+                    x: black_box(x),
+                    y: &mut *y,
+                };
+                b.alpha_backward(0.1, SEED, 0, io, Some(Bits::new(black_box(&m))))
+            })
         });
         // Fused: x and the residual read, y written, the mask.
         g.throughput(elem(12.125));
         g.bench_function(format!("{}/fused_forward", b.name()), |bch| {
-            bch.iter(|| b.fused_forward(0.1, SEED, 0, black_box(x), &bias, r, y, &mut m))
+            bch.iter(|| {
+                let io = Io::Out {
+                    x: black_box(x),
+                    y: &mut *y,
+                };
+                b.fused_forward(&bias, r, 0.1, SEED, 0, io, Some(BitsMut::new(&mut m)))
+            })
         });
         // Fused backward: gy read, gx written (and read again for the bias sums), the mask.
         g.throughput(elem(8.125));
         g.bench_function(format!("{}/fused_backward", b.name()), |bch| {
-            bch.iter(|| b.fused_backward(0.1, black_box(&m), black_box(x), y, &mut g_bias))
+            bch.iter(|| {
+                let io = Io::Out {
+                    x: black_box(x),
+                    y: &mut *y,
+                };
+                b.fused_backward(
+                    &mut g_bias,
+                    0.1,
+                    SEED,
+                    0,
+                    io,
+                    Some(Bits::new(black_box(&m))),
+                )
+            })
         });
         g.finish();
     }
 }
 
-criterion_group!(variants, benches);
+/// Narrow broadcast shapes (rows shorter than a mask word, decisions about as many as
+/// elements) against element dropout without a mask on the same elements.
+fn narrow(c: &mut Criterion) {
+    let b = Backend::detect();
+    let n = 1usize << 20;
+    let (mut xb, mut yb) = (Vec::new(), Vec::new());
+    let x: &[f32] = placed(&mut xb, n, 0);
+    let y = placed(&mut yb, n, 2048);
+    let mut g = c.benchmark_group("variants/narrow/f32/1Mi");
+    g.sample_size(30)
+        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(300));
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_function("memcpy", |bch| bch.iter(|| y.copy_from_slice(black_box(x))));
+    g.bench_function(format!("{}/forward_no_mask", b.name()), |bch| {
+        bch.iter(|| {
+            b.forward(
+                0.1,
+                SEED,
+                0,
+                Io::Out {
+                    x: black_box(x),
+                    y: &mut *y,
+                },
+                None,
+            )
+        })
+    });
+    let shapes = [
+        ("n_1_1", Shape::new(n, 1, 1)),
+        ("samples_half_2", Shape::samples(n / 2, 2)),
+        ("half_1_2", Shape::new(n / 2, 1, 2)),
+        ("quarter_2_2", Shape::new(n / 4, 2, 2)),
+        ("columns_16", Shape::columns(n / 16, 16)),
+        ("channels_spatial_9", Shape::channels(n / 9 / 8, 8, 9)),
+    ];
+    for (name, shape) in shapes {
+        let len = shape.elements().unwrap();
+        g.bench_function(format!("{}/broadcast_{name}", b.name()), |bch| {
+            bch.iter(|| {
+                let io = Io::Out {
+                    x: black_box(&x[..len]),
+                    y: &mut y[..len],
+                };
+                b.broadcast_forward(shape, 0.1, SEED, 0, io, None)
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(variants, benches, narrow);
 criterion_main!(variants);

@@ -4,9 +4,12 @@
 //! `cargo run --release --example drop_connect` fits `y = W x` to a random target matrix with
 //! plain SGD, printing the loss, then shows that the mask of a step can be regenerated from
 //! `(seed, offset)` instead of stored.
+//!
+//! DropConnect is element dropout applied to the weights, so the recipe is the crate's
+//! `forward` on the weight slice and `backward` on its gradient, with the same mask.
 
 use rand_core::{Rng, SeedableRng};
-use simd_dropout::{backward_recompute, drop_connect, drop_connect_backward, mask_words, Seed};
+use simd_dropout::{Bits, BitsMut, Io, Seed, backward, forward, mask_words};
 
 /// A linear layer `y = W x` with `W` row-major `[out][inp]`, regularized by DropConnect.
 struct Linear {
@@ -25,13 +28,16 @@ impl Linear {
         let n = self.w.len();
         let mut w_dropped = vec![0.0f32; n];
         let mut mask = vec![0u64; mask_words(n)];
-        drop_connect(
+        let io = Io::Out {
+            x: &self.w,
+            y: &mut w_dropped,
+        };
+        forward(
             self.p,
             self.seed,
             self.offset,
-            &self.w,
-            &mut w_dropped,
-            &mut mask,
+            io,
+            Some(BitsMut::new(&mut mask)),
         )?;
 
         // Forward with the dropped weights, mean squared error, and its gradient with
@@ -56,10 +62,18 @@ impl Linear {
 
         // The weight gradient: the same mask and scale, from the stored bits...
         let mut g_w = vec![0.0f32; n];
-        drop_connect_backward(self.p, &mask, &g_dropped, &mut g_w)?;
+        let io = Io::Out {
+            x: &g_dropped,
+            y: &mut g_w,
+        };
+        backward(self.p, self.seed, self.offset, io, Some(Bits::new(&mask)))?;
         // ...or regenerated from (seed, offset), storing nothing: the same bits.
         let mut g_w2 = vec![0.0f32; n];
-        backward_recompute(self.p, self.seed, self.offset, &g_dropped, &mut g_w2)?;
+        let io = Io::Out {
+            x: &g_dropped,
+            y: &mut g_w2,
+        };
+        backward(self.p, self.seed, self.offset, io, None)?;
         assert_eq!(g_w, g_w2);
 
         for (w, g) in self.w.iter_mut().zip(&g_w) {

@@ -4,7 +4,7 @@
 //!
 //! `cargo run --release --example quickstart`
 
-use simd_dropout::{mask_words, Dropout, MaskRef, Seed, Shape};
+use simd_dropout::{Bits, BitsMut, Dropout, Io, MaskRef, Op, Seed, Shape, mask_words};
 
 fn print_matrix(name: &str, m: &[f32]) {
     println!("{name}:");
@@ -23,7 +23,7 @@ fn main() -> Result<(), simd_dropout::Error> {
     let mut layer = Dropout::new(0.5, Seed::new(42, 54))?;
     let mut y = [0.0f32; 6];
     let mut mask = [0u64; mask_words(6)];
-    let record = layer.forward(&x, &mut y, &mut mask)?;
+    let record = layer.forward(Io::Out { x: &x, y: &mut y }, Some(BitsMut::new(&mut mask)))?;
 
     let bits: Vec<u8> = MaskRef::new(&mask, 6)?.iter().map(u8::from).collect();
     println!(
@@ -35,12 +35,18 @@ fn main() -> Result<(), simd_dropout::Error> {
     // Backward: the gradient flows only through kept elements, scaled the same way.
     let gy = [1.0f32; 6];
     let mut gx = [0.0f32; 6];
-    record.backward(&mask, &gy, &mut gx)?;
+    record.backward(Io::Out { x: &gy, y: &mut gx }, Some(Bits::new(&mask)))?;
     print_matrix("dL/dx from the stored mask (dL/dy = 1)", &gx);
 
     // Or store nothing: the record (seed, offset, p, len) regenerates the mask.
     let mut gx2 = [0.0f32; 6];
-    record.backward_recompute(&gy, &mut gx2)?;
+    record.backward(
+        Io::Out {
+            x: &gy,
+            y: &mut gx2,
+        },
+        None,
+    )?;
     assert_eq!(gx, gx2);
     println!(
         "backward by recompute from (seed, offset = {}, p = {}): identical",
@@ -49,12 +55,18 @@ fn main() -> Result<(), simd_dropout::Error> {
 
     // The next call draws fresh words: the layer's offset advanced by 6.
     let mut y2 = [0.0f32; 6];
-    layer.forward_no_mask(&x, &mut y2)?;
+    layer.forward(Io::Out { x: &x, y: &mut y2 }, None)?;
     print_matrix(&format!("next call (offset {})", record.offset + 6), &y2);
 
     // Any call can be replayed from its record, bit for bit.
     let mut replay = [0.0f32; 6];
-    record.replay(&x, &mut replay)?;
+    record.forward(
+        Io::Out {
+            x: &x,
+            y: &mut replay,
+        },
+        None,
+    )?;
     assert_eq!(replay, y);
     println!("replay of the first call: identical to y");
 
@@ -64,12 +76,22 @@ fn main() -> Result<(), simd_dropout::Error> {
     let shape = Shape::columns(2, 3);
     let mut cols_mask = [0u64; 1];
     let before = layer.offset();
-    let rec = layer.forward_broadcast(shape, &x, &mut y, &mut cols_mask)?;
+    let rec = layer.reserve(Op::Broadcast(shape), x.len())?;
+    rec.forward(
+        Io::Out { x: &x, y: &mut y },
+        Some(BitsMut::new(&mut cols_mask)),
+    )?;
     let bits: Vec<u8> = MaskRef::new(&cols_mask, 3)?.iter().map(u8::from).collect();
     println!("node dropout, column mask (1 = kept): {bits:?}");
     print_matrix("y = node_dropout(x)", &y);
     let mut gcols = [0.0f32; 6];
-    rec.backward(&cols_mask, &gy, &mut gcols)?;
+    rec.backward(
+        Io::Out {
+            x: &gy,
+            y: &mut gcols,
+        },
+        Some(Bits::new(&cols_mask)),
+    )?;
     print_matrix("dL/dx (dL/dy = 1)", &gcols);
     println!(
         "offset advanced by {} (one word per column)",
@@ -78,7 +100,7 @@ fn main() -> Result<(), simd_dropout::Error> {
 
     // Eval mode is the identity.
     layer.eval();
-    layer.forward_no_mask(&x, &mut y2)?;
+    layer.forward(Io::Out { x: &x, y: &mut y2 }, None)?;
     assert_eq!(y2, x);
     println!("eval mode: y = x");
     Ok(())

@@ -6,10 +6,11 @@
 //! cargo run --release --example throughput                 # detected backend, f32
 //! cargo run --release --example throughput -- portable bf16 # a chosen backend and type
 //! cargo run --release --example throughput -- all f16 quick # every backend, small sizes only
+//! cargo run --release --example throughput -- f64           # f32 (default), f64, f16, bf16
 //! ```
 
 use half::{bf16, f16};
-use simd_dropout::{mask_words, Backend, Element, Seed};
+use simd_dropout::{Backend, Bits, BitsMut, Element, Io, Seed, mask_words};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -27,7 +28,7 @@ fn median_secs(reps: usize, mut f: impl FnMut()) -> f64 {
     t[reps / 2]
 }
 
-fn table<T: Element>(backends: &[Backend], sizes: &[usize]) {
+fn table<T: Element + From<u8>>(backends: &[Backend], sizes: &[usize]) {
     let size = std::mem::size_of::<T>() as f64;
     println!(
         "{:<10} {:<22} {:>6} {:>9} {:>8} {:>9}",
@@ -35,7 +36,7 @@ fn table<T: Element>(backends: &[Backend], sizes: &[usize]) {
     );
     for &n in sizes {
         let reps = if n >= 1 << 24 { 5 } else { 21 };
-        let x: Vec<T> = (0..n).map(|i| T::from_f32((i % 1000) as f32)).collect();
+        let x: Vec<T> = (0..n).map(|i| T::from((i % 200) as u8)).collect();
         let mut y = vec![T::ZERO; n];
         let mut m = vec![0u64; mask_words(n)];
         let seed = Seed::new(42, 54);
@@ -71,27 +72,41 @@ fn table<T: Element>(backends: &[Backend], sizes: &[usize]) {
             };
             for p in [0.1, 0.5] {
                 let s = median_secs(reps, || {
-                    b.forward(p, seed, 0, black_box(&x), &mut y, &mut m)
+                    let io = Io::Out {
+                        x: black_box(&x),
+                        y: &mut y,
+                    };
+                    b.forward(p, seed, 0, io, Some(BitsMut::new(&mut m)))
                         .unwrap()
                 });
                 row(&format!("forward+mask p={p}"), 2.0 * size + mask_bytes, s);
             }
             let s = median_secs(reps, || {
-                b.forward_in_place(0.1, seed, 0, &mut y, &mut m).unwrap()
+                let mask = Some(BitsMut::new(&mut m));
+                b.forward(0.1, seed, 0, Io::InPlace(&mut y), mask).unwrap()
             });
             row("forward in place", 2.0 * size + mask_bytes, s);
             let s = median_secs(reps, || {
-                b.forward_no_mask(0.1, seed, 0, black_box(&x), &mut y)
-                    .unwrap()
+                let io = Io::Out {
+                    x: black_box(&x),
+                    y: &mut y,
+                };
+                b.forward(0.1, seed, 0, io, None).unwrap()
             });
             row("forward no mask", 2.0 * size, s);
-            let s = median_secs(reps, || b.fill_mask(0.1, seed, 0, n, &mut m).unwrap());
+            let s = median_secs(reps, || {
+                b.fill_mask(0.1, seed, 0, n, BitsMut::new(&mut m)).unwrap()
+            });
             row("mask alone", mask_bytes, s);
             let s = median_secs(reps, || {
-                b.apply_mask(0.1, black_box(&m), black_box(&x), &mut y)
-                    .unwrap()
+                let io = Io::Out {
+                    x: black_box(&x),
+                    y: &mut y,
+                };
+                let mask = Some(Bits::new(black_box(&m)));
+                b.backward(0.1, seed, 0, io, mask).unwrap()
             });
-            row("apply mask", 2.0 * size + mask_bytes, s);
+            row("backward from mask", 2.0 * size + mask_bytes, s);
         }
     }
 }
@@ -125,6 +140,9 @@ fn main() {
     if has("f16") {
         println!("element: f16");
         table::<f16>(&backends, sizes);
+    } else if has("f64") {
+        println!("element: f64");
+        table::<f64>(&backends, sizes);
     } else if has("bf16") {
         println!("element: bf16");
         table::<bf16>(&backends, sizes);

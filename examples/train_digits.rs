@@ -13,7 +13,7 @@
 //! `cargo run --release --example train_digits`
 
 use rand_core::{Rng, SeedableRng};
-use simd_dropout::{mask_words, Dropout, Record, Seed};
+use simd_dropout::{Bits, BitsMut, Dropout, Io, Record, Seed, mask_words};
 use std::time::{Duration, Instant};
 
 const HIDDEN: usize = 256;
@@ -152,13 +152,15 @@ impl HiddenDropout {
                 let mut mask = vec![0u64; mask_words(h.len())];
                 let rec = self
                     .layer
-                    .forward_in_place(h, &mut mask)
+                    .forward(Io::InPlace(h), Some(BitsMut::new(&mut mask)))
                     .expect("sizes match");
                 Saved::Bits(rec, mask)
             }
-            Mode::Recompute => {
-                Saved::Record(self.layer.forward_in_place_no_mask(h).expect("sizes match"))
-            }
+            Mode::Recompute => Saved::Record(
+                self.layer
+                    .forward(Io::InPlace(h), None)
+                    .expect("sizes match"),
+            ),
             Mode::Reference => {
                 // The tutorial way: a uniform draw per element, a byte mask, a multiply.
                 let scale = (1.0 / (1.0 - P)) as f32;
@@ -182,8 +184,10 @@ impl HiddenDropout {
         let start = Instant::now();
         match saved {
             Saved::None => {}
-            Saved::Bits(rec, mask) => rec.backward_in_place(mask, g).expect("sizes match"),
-            Saved::Record(rec) => rec.backward_recompute_in_place(g).expect("sizes match"),
+            Saved::Bits(rec, mask) => rec
+                .backward(Io::InPlace(g), Some(Bits::new(mask)))
+                .expect("sizes match"),
+            Saved::Record(rec) => rec.backward(Io::InPlace(g), None).expect("sizes match"),
             Saved::Bytes(mask) => {
                 let scale = (1.0 / (1.0 - P)) as f32;
                 for (v, &m) in g.iter_mut().zip(mask) {

@@ -4,75 +4,131 @@ use core::fmt;
 
 /// Why a call was refused. A call that returns an `Error` has written nothing.
 ///
+/// Every message names the argument, what was expected and what was found.
+///
 /// ```
-/// use simd_dropout::{forward, Error, Seed};
+/// use simd_dropout::{Error, Io, Seed};
 /// let x = [1.0f32; 4];
 /// let mut y = [0.0f32; 4];
-/// let mut mask = [0u64; 1];
-/// let err = forward(f64::NAN, Seed::new(1, 2), 0, &x, &mut y, &mut mask).unwrap_err();
+/// let err = simd_dropout::forward(f64::NAN, Seed::from_u64(1), 0, Io::Out { x: &x, y: &mut y }, None)
+///     .unwrap_err();
 /// assert!(matches!(err, Error::InvalidProbability { .. }));
 /// assert_eq!(y, [0.0; 4]); // untouched
+/// assert_eq!(err.to_string(), "p = NaN: the drop probability must be a number in [0, 1]");
 /// ```
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// `p` is NaN or outside `[0, 1]` (or equal to 1 where the operation needs `p < 1`).
+    /// `p` is NaN or outside `[0, 1]`, or `1` where the operation needs `p < 1` (alpha
+    /// dropout).
     InvalidProbability {
         /// The value given.
         p: f64,
+        /// `true` when the operation also excludes `p = 1`.
+        below_one: bool,
     },
-    /// Two slices that must have the same length do not.
+    /// A slice does not have the length the call needs.
     LengthMismatch {
-        /// The length required (that of the input).
+        /// The argument (`"y"`, `"residual"`, `"out"`, ...).
+        arg: &'static str,
+        /// The length required.
         expected: usize,
         /// The length found.
         found: usize,
     },
-    /// A mask buffer holds fewer `u64` words than `ceil(len / 64)`.
+    /// A mask buffer holds fewer words than the call's bits need (`ceil((start + n) / 64)`).
     MaskTooShort {
-        /// Words needed.
+        /// Words needed (`usize::MAX` when the bit count overflows).
         needed: usize,
         /// Words given.
         found: usize,
     },
-    /// The operation needs inputs that a [`Record`](crate::Record) of this mode does not
-    /// describe (a fused call is replayed with `Backend::fused_forward_no_mask`).
-    UnsupportedMode,
-    /// A shape's product does not equal the slice length, or overflows `usize`.
+    /// A shape does not describe the slice, or its element count overflows `usize`.
     ShapeMismatch {
-        /// Elements the shape describes (`usize::MAX` when the product overflows).
-        elements: usize,
+        /// The argument the shape is checked against (`"x"`, `"bias"`, ...).
+        arg: &'static str,
+        /// Elements the shape describes; `None` when the count overflows `usize`.
+        elements: Option<usize>,
         /// The slice length.
         len: usize,
+    },
+    /// A bias (or its gradient) whose length does not divide the elements into rows.
+    RowMismatch {
+        /// `"bias"` or `"g_bias"`.
+        arg: &'static str,
+        /// Its length (the columns).
+        cols: usize,
+        /// The number of elements.
+        len: usize,
+    },
+    /// A strided view does not fit its buffer, overlaps itself where it is written, or its
+    /// window lies outside the full tensor.
+    InvalidView {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A [`Record`](crate::Record) was asked to run an operation of another kind of call.
+    WrongOp {
+        /// What the record describes.
+        record: &'static str,
+        /// What was asked.
+        asked: &'static str,
     },
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Error::InvalidProbability { p } => {
+            // `{:?}` prints f64::MAX as 1.7976931348623157e308, not 309 digits.
+            Error::InvalidProbability { p, below_one } => {
+                let range = if below_one {
+                    "in [0, 1) for alpha dropout"
+                } else {
+                    "in [0, 1]"
+                };
                 write!(
                     f,
-                    "dropout probability {p} is not a finite number in [0, 1]"
+                    "p = {p:?}: the drop probability must be a number {range}"
                 )
             }
-            Error::LengthMismatch { expected, found } => {
-                write!(f, "slice has {found} elements, expected {expected}")
-            }
+            Error::LengthMismatch {
+                arg,
+                expected,
+                found,
+            } => write!(
+                f,
+                "`{arg}` has length {found}, but the call needs length {expected}"
+            ),
+            Error::MaskTooShort { needed, found } if needed == usize::MAX => write!(
+                f,
+                "mask has {found} u64 words; the call's bit count overflows usize"
+            ),
             Error::MaskTooShort { needed, found } => {
-                write!(f, "mask buffer has {found} u64 words, needs {needed}")
+                write!(f, "mask has {found} u64 words, the call needs {needed}")
             }
-            Error::ShapeMismatch { elements, len } => {
-                write!(
-                    f,
-                    "shape describes {elements} elements but the slice has {len}"
-                )
-            }
-            Error::UnsupportedMode => {
-                write!(
-                    f,
-                    "the record's dropout mode does not support this operation"
-                )
+            Error::ShapeMismatch {
+                arg,
+                elements: Some(n),
+                len,
+            } => write!(
+                f,
+                "the shape describes {n} elements, but `{arg}` has length {len}"
+            ),
+            Error::ShapeMismatch {
+                arg,
+                elements: None,
+                len,
+            } => write!(
+                f,
+                "the shape's element count overflows usize (`{arg}` has length {len})"
+            ),
+            Error::RowMismatch { arg, cols, len } => write!(
+                f,
+                "`{arg}` has length {cols}, which does not divide the {len} elements into rows"
+            ),
+            Error::InvalidView { reason } => write!(f, "invalid strided view: {reason}"),
+            Error::WrongOp { record, asked } => {
+                write!(f, "the record of {record} call cannot run {asked}")
             }
         }
     }
@@ -83,27 +139,30 @@ impl fmt::Display for Error {
 ///
 /// ```
 /// use simd_dropout::Error;
-/// let e = Error::InvalidProbability { p: f64::NAN };
+/// let e = Error::InvalidProbability { p: f64::NAN, below_one: false };
 /// assert_eq!(e, e);
 /// ```
 impl PartialEq for Error {
     fn eq(&self, other: &Self) -> bool {
         use Error::*;
         match (*self, *other) {
-            (InvalidProbability { p: a }, InvalidProbability { p: b }) => {
-                a.to_bits() == b.to_bits()
-            }
+            (
+                InvalidProbability { p: a, below_one: x },
+                InvalidProbability { p: b, below_one: y },
+            ) => a.to_bits() == b.to_bits() && x == y,
             (
                 LengthMismatch {
-                    expected: a,
-                    found: b,
+                    arg: a,
+                    expected: b,
+                    found: c,
                 },
                 LengthMismatch {
-                    expected: c,
-                    found: d,
+                    arg: d,
+                    expected: e,
+                    found: g,
                 },
-            )
-            | (
+            ) => (a, b, c) == (d, e, g),
+            (
                 MaskTooShort {
                     needed: a,
                     found: b,
@@ -112,18 +171,42 @@ impl PartialEq for Error {
                     needed: c,
                     found: d,
                 },
-            )
-            | (
+            ) => (a, b) == (c, d),
+            (
                 ShapeMismatch {
-                    elements: a,
-                    len: b,
+                    arg: a,
+                    elements: b,
+                    len: c,
                 },
                 ShapeMismatch {
-                    elements: c,
-                    len: d,
+                    arg: d,
+                    elements: e,
+                    len: g,
+                },
+            ) => (a, b, c) == (d, e, g),
+            (
+                RowMismatch {
+                    arg: a,
+                    cols: b,
+                    len: c,
+                },
+                RowMismatch {
+                    arg: d,
+                    cols: e,
+                    len: g,
+                },
+            ) => (a, b, c) == (d, e, g),
+            (InvalidView { reason: a }, InvalidView { reason: b }) => a == b,
+            (
+                WrongOp {
+                    record: a,
+                    asked: b,
+                },
+                WrongOp {
+                    record: c,
+                    asked: d,
                 },
             ) => (a, b) == (c, d),
-            (UnsupportedMode, UnsupportedMode) => true,
             _ => false,
         }
     }

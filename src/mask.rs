@@ -1,174 +1,219 @@
-//! Bit masks: element `i` is bit `i % 64` of word `i / 64`, set when the element is kept.
+//! Bit masks: element `i` is bit `i % 64` of word `i / 64` (from a start bit), set when the
+//! element is kept; conversions to and from one byte or `bool` per element.
 
-use crate::Error;
+use crate::job::{BitsMut, check_bits, check_len, copy_bits, low_bits, mask_words, write_bits};
+use crate::{Bits, Error};
 #[cfg(feature = "alloc")]
 use alloc::vec::Vec;
 
-/// The number of `u64` words a mask of `len` elements needs: `ceil(len / 64)`.
-///
-/// ```
-/// assert_eq!(simd_dropout::mask_words(0), 0);
-/// assert_eq!(simd_dropout::mask_words(64), 1);
-/// assert_eq!(simd_dropout::mask_words(65), 2);
-/// ```
-pub const fn mask_words(len: usize) -> usize {
-    len.div_ceil(64)
-}
-pub(crate) use mask_words as words_for;
+/// Bits per staged chunk when a mask does not start at a word boundary.
+const CHUNK: usize = 4096;
 
-/// The bits of `word` number `w` that belong to a mask of `len` elements.
-#[inline]
-fn valid_bits(w: usize, len: usize) -> u64 {
-    let left = len - 64 * w;
-    if left >= 64 {
-        !0
-    } else {
-        (1u64 << left) - 1
+/// The little-endian bytes `0` / `1` of the eight bits of each byte value.
+const SPREAD: [u64; 256] = {
+    let mut t = [0u64; 256];
+    let mut b = 0;
+    while b < 256 {
+        let mut j = 0;
+        while j < 8 {
+            t[b] |= (((b >> j) & 1) as u64) << (8 * j);
+            j += 1;
+        }
+        b += 1;
     }
-}
+    t
+};
 
-/// A borrowed mask of `len` elements (for `no_std` code and for masks stored in caller buffers).
+/// A borrowed mask of `len` elements from bit `start` of a word slice (for `no_std` code
+/// and for masks stored in caller buffers).
 ///
 /// ```
 /// use simd_dropout::MaskRef;
 /// let words = [0b1011u64];
-/// let m = MaskRef::new(&words, 4).unwrap();
+/// let m = MaskRef::new(&words, 4)?;
 /// assert_eq!(m.count_kept(), 3);
 /// assert_eq!(m.get(2), Some(false));
 /// assert_eq!(m.iter().collect::<Vec<_>>(), [true, true, false, true]);
+/// assert_eq!(MaskRef::at(&words, 1, 3)?.iter().collect::<Vec<_>>(), [true, false, true]);
+/// # Ok::<(), simd_dropout::Error>(())
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub struct MaskRef<'a> {
     words: &'a [u64],
+    start: usize,
     len: usize,
 }
 
 impl<'a> MaskRef<'a> {
-    /// A view of the first `ceil(len / 64)` words as a mask of `len` elements; `MaskTooShort`
-    /// if there are fewer words.
-    ///
-    /// ```
-    /// assert!(simd_dropout::MaskRef::new(&[0u64], 65).is_err());
-    /// ```
+    /// The first `len` bits of `words`; `MaskTooShort` if there are fewer.
     pub fn new(words: &'a [u64], len: usize) -> Result<Self, Error> {
-        crate::ops::check_mask(len, words.len())?;
-        Ok(MaskRef {
-            words: &words[..mask_words(len)],
-            len,
-        })
+        Self::at(words, 0, len)
+    }
+
+    /// Bits `start .. start + len` of `words`; `MaskTooShort` if there are fewer.
+    pub fn at(words: &'a [u64], start: usize, len: usize) -> Result<Self, Error> {
+        check_bits(start, len, words.len())?;
+        Ok(MaskRef { words, start, len })
     }
 
     /// The number of elements.
-    ///
-    /// ```
-    /// assert_eq!(simd_dropout::MaskRef::new(&[0u64; 2], 100).unwrap().len(), 100);
-    /// ```
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// `true` for a mask of no elements.
-    ///
-    /// ```
-    /// assert!(simd_dropout::MaskRef::new(&[], 0).unwrap().is_empty());
-    /// ```
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
-    /// The words (`ceil(len / 64)` of them).
-    ///
-    /// ```
-    /// let m = simd_dropout::MaskRef::new(&[1, 2, 3], 65).unwrap();
-    /// assert_eq!(m.words(), &[1, 2]);
-    /// ```
-    pub fn words(&self) -> &'a [u64] {
-        self.words
+    /// The same bits, to pass to a backward call.
+    pub fn bits(&self) -> Bits<'a> {
+        Bits::at(self.words, self.start)
     }
 
     /// Whether element `i` is kept; `None` past the end.
-    ///
-    /// ```
-    /// let m = simd_dropout::MaskRef::new(&[0b10], 2).unwrap();
-    /// assert_eq!((m.get(0), m.get(1), m.get(2)), (Some(false), Some(true), None));
-    /// ```
     pub fn get(&self, i: usize) -> Option<bool> {
-        (i < self.len).then(|| (self.words[i / 64] >> (i % 64)) & 1 == 1)
+        (i < self.len).then(|| {
+            let b = self.start + i;
+            (self.words[b / 64] >> (b % 64)) & 1 == 1
+        })
     }
 
-    /// How many elements are kept (bits past `len` are not counted).
-    ///
-    /// ```
-    /// let m = simd_dropout::MaskRef::new(&[!0u64], 10).unwrap();
-    /// assert_eq!(m.count_kept(), 10);
-    /// ```
+    /// How many elements are kept (bits outside the mask are not counted).
     pub fn count_kept(&self) -> usize {
-        self.words
-            .iter()
-            .enumerate()
-            .map(|(w, &word)| (word & valid_bits(w, self.len)).count_ones() as usize)
-            .sum()
+        let mut n = 0;
+        self.chunks(|_, words, len| {
+            n += words
+                .iter()
+                .enumerate()
+                .map(|(w, &v)| (v & low_bits(len - 64 * w)).count_ones() as usize)
+                .sum::<usize>();
+        });
+        n
     }
 
     /// The keep decisions in element order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = bool> + 'a {
+        let (words, start) = (self.words, self.start);
+        (0..self.len).map(move |i| (words[(start + i) / 64] >> ((start + i) % 64)) & 1 == 1)
+    }
+
+    /// Writes one byte per element, `1` kept and `0` dropped (a `u8` mask tensor), into
+    /// `out`, which must have exactly `len` elements. Eight bytes per table look-up.
     ///
     /// ```
-    /// let m = simd_dropout::MaskRef::new(&[0b01], 2).unwrap();
-    /// assert_eq!(m.iter().collect::<Vec<_>>(), [true, false]);
+    /// let m = simd_dropout::MaskRef::new(&[0b110], 3)?;
+    /// let mut b = [9u8; 3];
+    /// m.write_bytes(&mut b)?;
+    /// assert_eq!(b, [0, 1, 1]);
+    /// # Ok::<(), simd_dropout::Error>(())
     /// ```
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = bool> + 'a {
-        let words = self.words;
-        (0..self.len).map(move |i| (words[i / 64] >> (i % 64)) & 1 == 1)
+    pub fn write_bytes(&self, out: &mut [u8]) -> Result<(), Error> {
+        check_len("out", self.len, out.len())?;
+        self.chunks(|first, words, len| {
+            let out = &mut out[first..first + len];
+            let bytes = words.iter().flat_map(|w| w.to_le_bytes());
+            let mut groups = out.chunks_exact_mut(8);
+            for (o, b) in (&mut groups).zip(bytes.clone()) {
+                o.copy_from_slice(&SPREAD[usize::from(b)].to_le_bytes());
+            }
+            let rest = groups.into_remainder();
+            if let Some(b) = bytes.clone().nth(len / 8) {
+                let spread = SPREAD[usize::from(b)].to_le_bytes();
+                rest.copy_from_slice(&spread[..rest.len()]);
+            }
+        });
+        Ok(())
     }
 
     /// Writes one `bool` per element (PyTorch's `native_dropout` mask format) into `out`,
     /// which must have exactly `len` elements.
     ///
     /// ```
-    /// let m = simd_dropout::MaskRef::new(&[0b110], 3).unwrap();
+    /// let m = simd_dropout::MaskRef::new(&[0b110], 3)?;
     /// let mut b = [false; 3];
-    /// m.write_bools(&mut b).unwrap();
+    /// m.write_bools(&mut b)?;
     /// assert_eq!(b, [false, true, true]);
+    /// # Ok::<(), simd_dropout::Error>(())
     /// ```
     pub fn write_bools(&self, out: &mut [bool]) -> Result<(), Error> {
-        crate::ops::check_len(self.len, out.len())?;
-        for (o, b) in out.iter_mut().zip(self.iter()) {
-            *o = b;
-        }
+        check_len("out", self.len, out.len())?;
+        self.chunks(|first, words, len| {
+            let out = &mut out[first..first + len];
+            for (o, &w) in out.chunks_mut(64).zip(words) {
+                for (j, b) in o.iter_mut().enumerate() {
+                    *b = (w >> j) & 1 == 1;
+                }
+            }
+        });
         Ok(())
+    }
+
+    /// `f(first element, words, len)` over the mask realigned to bit 0, a chunk at a time
+    /// (the words themselves when the mask starts at a word boundary).
+    fn chunks(&self, mut f: impl FnMut(usize, &[u64], usize)) {
+        if self.start.is_multiple_of(64) {
+            let w0 = self.start / 64;
+            return f(0, &self.words[w0..w0 + mask_words(self.len)], self.len);
+        }
+        let mut staged = [0u64; CHUNK / 64];
+        for first in (0..self.len).step_by(CHUNK) {
+            let len = (self.len - first).min(CHUNK);
+            let words = &mut staged[..mask_words(len)];
+            copy_bits(self.words, self.start + first, len, words);
+            f(first, words, len);
+        }
     }
 }
 
-/// Packs one `bool` per element into mask words (`ceil(len / 64)` of them; bits past the end
-/// are zero; words past those are left alone).
+/// Masks compare by their `len` bits, wherever they start.
+impl PartialEq for MaskRef<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for MaskRef<'_> {}
+
+/// Packs one `bool` per element into mask bits (bits `start .. start + bools.len()` of the
+/// destination; every other bit is left as it was).
 ///
 /// ```
+/// use simd_dropout::BitsMut;
 /// let mut words = [0u64; 1];
-/// simd_dropout::pack_bools(&[true, false, true], &mut words).unwrap();
+/// simd_dropout::pack_bools(&[true, false, true], BitsMut::new(&mut words))?;
 /// assert_eq!(words[0], 0b101);
+/// # Ok::<(), simd_dropout::Error>(())
 /// ```
-pub fn pack_bools(bools: &[bool], words: &mut [u64]) -> Result<(), Error> {
-    crate::ops::check_mask(bools.len(), words.len())?;
-    for (word, chunk) in words.iter_mut().zip(bools.chunks(64)) {
-        *word = chunk
-            .iter()
-            .enumerate()
-            .fold(0, |acc, (i, &b)| acc | (u64::from(b) << i));
+pub fn pack_bools(bools: &[bool], mask: BitsMut<'_>) -> Result<(), Error> {
+    mask.check(bools.len())?;
+    let mut staged = [0u64; CHUNK / 64];
+    for (c, chunk) in bools.chunks(CHUNK).enumerate() {
+        let words = &mut staged[..mask_words(chunk.len())];
+        for (word, group) in words.iter_mut().zip(chunk.chunks(64)) {
+            *word = group
+                .iter()
+                .enumerate()
+                .fold(0, |acc, (i, &b)| acc | (u64::from(b) << i));
+        }
+        write_bits(mask.words, mask.start + c * CHUNK, words, chunk.len());
     }
     Ok(())
 }
 
-/// An owned mask (with the `alloc` feature): words plus the element count.
+/// An owned mask (with the `alloc` feature): `ceil(len / 64)` words plus the element count.
+/// Equality and hashing see only the first `len` bits.
 ///
 /// ```
-/// use simd_dropout::{Mask, Seed};
+/// use simd_dropout::{Backend, BitsMut, Mask, Seed};
 /// let mut mask = Mask::new(100);
-/// simd_dropout::fill_mask(0.5, Seed::new(1, 1), 0, mask.len(), mask.words_mut()).unwrap();
-/// let bools = mask.to_bools();
+/// Backend::detect().fill_mask(0.5, Seed::from_u64(1), 0, 100, BitsMut::new(mask.words_mut()))?;
+/// let bools: Vec<bool> = mask.as_ref().iter().collect();
 /// assert_eq!(Mask::from_bools(&bools), mask);
+/// # Ok::<(), simd_dropout::Error>(())
 /// ```
 #[cfg(feature = "alloc")]
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Mask {
     words: Vec<u64>,
     len: usize,
@@ -177,11 +222,6 @@ pub struct Mask {
 #[cfg(feature = "alloc")]
 impl Mask {
     /// A mask of `len` elements, all dropped (every word zero).
-    ///
-    /// ```
-    /// let m = simd_dropout::Mask::new(65);
-    /// assert_eq!((m.len(), m.words().len(), m.count_kept()), (65, 2, 0));
-    /// ```
     pub fn new(len: usize) -> Self {
         Mask {
             words: alloc::vec![0; mask_words(len)],
@@ -190,103 +230,72 @@ impl Mask {
     }
 
     /// A mask from one `bool` per element.
-    ///
-    /// ```
-    /// let m = simd_dropout::Mask::from_bools(&[true, true, false]);
-    /// assert_eq!(m.count_kept(), 2);
-    /// ```
     pub fn from_bools(bools: &[bool]) -> Self {
         let mut m = Mask::new(bools.len());
         // The buffer has exactly the words needed, so packing cannot fail.
-        let _ = pack_bools(bools, &mut m.words);
+        let _ = pack_bools(bools, BitsMut::new(&mut m.words));
         m
     }
 
-    /// The number of elements.
-    ///
-    /// ```
-    /// assert_eq!(simd_dropout::Mask::new(3).len(), 3);
-    /// ```
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// `true` for a mask of no elements.
-    ///
-    /// ```
-    /// assert!(simd_dropout::Mask::new(0).is_empty());
-    /// ```
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// The words.
-    ///
-    /// ```
-    /// assert_eq!(simd_dropout::Mask::new(64).words(), &[0]);
-    /// ```
     pub fn words(&self) -> &[u64] {
         &self.words
     }
 
-    /// The words, to be filled by [`forward`](crate::forward) or [`fill_mask`](crate::fill_mask).
-    ///
-    /// ```
-    /// let mut m = simd_dropout::Mask::new(3);
-    /// simd_dropout::fill_mask(0.0, simd_dropout::Seed::new(0, 0), 0, 3, m.words_mut()).unwrap();
-    /// assert_eq!(m.count_kept(), 3);
-    /// ```
+    /// The words, to be filled by a forward call.
     pub fn words_mut(&mut self) -> &mut [u64] {
         &mut self.words
     }
 
-    /// A borrowed view.
-    ///
-    /// ```
-    /// let m = simd_dropout::Mask::from_bools(&[true]);
-    /// assert_eq!(m.as_ref().get(0), Some(true));
-    /// ```
+    /// A borrowed view (counting, reading bits, converting to bytes or bools).
     pub fn as_ref(&self) -> MaskRef<'_> {
         MaskRef {
             words: &self.words,
+            start: 0,
             len: self.len,
         }
     }
+}
 
-    /// Whether element `i` is kept; `None` past the end.
-    ///
-    /// ```
-    /// assert_eq!(simd_dropout::Mask::from_bools(&[false]).get(0), Some(false));
-    /// ```
-    pub fn get(&self, i: usize) -> Option<bool> {
-        self.as_ref().get(i)
+#[cfg(feature = "alloc")]
+impl PartialEq for Mask {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_ref() == other.as_ref()
     }
+}
 
-    /// How many elements are kept.
-    ///
-    /// ```
-    /// assert_eq!(simd_dropout::Mask::from_bools(&[true, false]).count_kept(), 1);
-    /// ```
-    pub fn count_kept(&self) -> usize {
-        self.as_ref().count_kept()
+#[cfg(feature = "alloc")]
+impl Eq for Mask {}
+
+#[cfg(feature = "alloc")]
+impl core::hash::Hash for Mask {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.len.hash(state);
+        for (w, &v) in self.words.iter().enumerate() {
+            (v & low_bits(self.len - 64 * w)).hash(state);
+        }
     }
+}
 
-    /// The keep decisions in element order.
-    ///
-    /// ```
-    /// let m = simd_dropout::Mask::from_bools(&[false, true]);
-    /// assert_eq!(m.iter().collect::<Vec<_>>(), [false, true]);
-    /// ```
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = bool> + '_ {
-        self.as_ref().iter()
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    /// One `bool` per element (PyTorch's `native_dropout` mask format).
-    ///
-    /// ```
-    /// assert_eq!(simd_dropout::Mask::from_bools(&[true]).to_bools(), [true]);
-    /// ```
-    pub fn to_bools(&self) -> Vec<bool> {
-        self.iter().collect()
+    #[test]
+    fn bytes_and_bools_at_every_start() {
+        let words = [0x0123_4567_89ab_cdefu64, 0xfedc_ba98_7654_3210, 0x5555];
+        for start in 0..70 {
+            for len in [0, 1, 7, 8, 9, 63, 64, 65, 100] {
+                let m = MaskRef::at(&words, start, len).unwrap();
+                let want: Vec<bool> = m.iter().collect();
+                let mut bytes = vec![7u8; len];
+                let mut bools = vec![false; len];
+                m.write_bytes(&mut bytes).unwrap();
+                m.write_bools(&mut bools).unwrap();
+                assert_eq!(bools, want);
+                assert_eq!(bytes, want.iter().map(|&b| u8::from(b)).collect::<Vec<_>>());
+                assert_eq!(m.count_kept(), want.iter().filter(|&&b| b).count());
+            }
+        }
     }
 }

@@ -17,6 +17,7 @@ const MULTIPLIER: u64 = 6_364_136_223_846_793_005;
 /// assert_eq!(a, b);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Seed {
     /// The initial state, as passed to `Pcg32::new`.
     pub state: u64,
@@ -32,6 +33,21 @@ impl Seed {
     /// assert_eq!(seed.state, 0xcafef00dd15ea5e5);
     /// ```
     pub const fn new(state: u64, stream: u64) -> Self {
+        Seed { state, stream }
+    }
+
+    /// The seed of a framework's single `u64`: `state` and `stream` are the first two outputs
+    /// of SplitMix64 started at `seed` (the contract fixes this derivation).
+    ///
+    /// ```
+    /// use simd_dropout::Seed;
+    /// assert_eq!(Seed::from_u64(0), Seed::new(0xe220a8397b1dcdaf, 0x6e789e6aa1b965f4));
+    /// assert_eq!(Seed::from(0u64), Seed::from_u64(0));
+    /// ```
+    pub const fn from_u64(seed: u64) -> Self {
+        let mut s = seed;
+        let state = splitmix64(&mut s);
+        let stream = splitmix64(&mut s);
         Seed { state, stream }
     }
 
@@ -78,6 +94,23 @@ impl Seed {
             .wrapping_add(inc);
         self.step().pow(index).apply(first)
     }
+}
+
+impl From<u64> for Seed {
+    /// [`Seed::from_u64`].
+    fn from(seed: u64) -> Self {
+        Seed::from_u64(seed)
+    }
+}
+
+/// One step of SplitMix64 (Steele, Lea and Flood 2014; the seeding generator Vigna
+/// recommends): advance by the golden gamma, then mix.
+const fn splitmix64(s: &mut u64) -> u64 {
+    *s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *s;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// An affine map `s -> s * mul + add` modulo 2^64: one LCG step, or any number of them.

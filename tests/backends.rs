@@ -1,12 +1,15 @@
-//! Every backend this CPU runs against the scalar reference, bit for bit, for every operation
-//! and element type: lengths around word boundaries, sub-slice starts 0..8, several seeds,
-//! offsets and probabilities.
+//! Every backend this CPU runs against the scalar reference, bit for bit, for every cell of
+//! the element operation (forward / backward, out of place / in place / uninitialized, with
+//! a mask at any start bit / without) and every element type: lengths around word
+//! boundaries, sub-slice starts 0..8, several seeds, offsets and probabilities. The scalar
+//! reference itself is checked against the independent spec of `tests/common`.
 
 mod common;
 
 use common::*;
+use core::mem::MaybeUninit;
 use half::{bf16, f16};
-use simd_dropout::{mask_words, Backend};
+use simd_dropout::{Backend, Bits, BitsMut, Io, mask_words};
 
 /// The backends to check against the scalar reference.
 fn fast_backends() -> Vec<Backend> {
@@ -21,61 +24,120 @@ fn check_type<T: FromBits>() {
     let lens = lengths();
     let pad = 8;
     for (k, &n) in lens.iter().enumerate() {
-        // Cycle seeds, offsets and starts with the length so that the whole grid of
-        // (length, p) is covered while keeping the test fast.
+        // Cycle seeds, offsets, starts and mask positions with the length so that the whole
+        // grid of (length, p) is covered while keeping the test fast.
         let seed = SEEDS[k % SEEDS.len()];
         let offset = OFFSETS[k % OFFSETS.len()].wrapping_add(k as u64 % 5);
         let start = k % 8;
+        let bit0 = [0, 1, 63, 64, 5, 100][k % 6];
         let buf: Vec<T> = data(n + pad + 8, k as u64);
         let x = &buf[start..start + n];
         for &p in ps() {
-            let mut want_y = vec![T::ZERO; n];
-            let mut want_m = vec![0u64; mask_words(n)];
+            let keep = spec_keep(p, seed, offset, n);
+            let want_y = spec_forward(x, &keep, p);
+            let want_m = spec_mask(&keep);
+            let mut y0 = vec![T::ZERO; n];
+            let mut m0 = vec![0u64; mask_words(n)];
+            let io = Io::Out { x, y: &mut y0 };
             scalar
-                .forward(p, seed, offset, x, &mut want_y, &mut want_m)
+                .forward(p, seed, offset, io, Some(BitsMut::new(&mut m0)))
                 .unwrap();
-            for &b in &backends {
+            assert_same(
+                &y0,
+                &want_y,
+                &format!("scalar vs spec {} n={n} p={p}", T::NAME),
+            );
+            assert_eq!(m0, want_m, "scalar mask vs spec n={n} p={p}");
+            for &b in backends.iter().chain([&scalar]) {
                 let what = format!("{} {} n={n} p={p} start={start}", b.name(), T::NAME);
                 // Out of place, into a sub-slice of a padded buffer whose guard values must
-                // survive.
-                let guard = T::from_f32(7.0);
+                // survive; the mask at bit `bit0` of a buffer whose other bits must survive.
+                let guard = T::from_f64(7.0);
                 let mut ybuf = vec![guard; n + 2 * pad];
-                let mut m = vec![!0u64; mask_words(n) + 1];
-                b.forward(p, seed, offset, x, &mut ybuf[pad..pad + n], &mut m)
+                let mut m = vec![0x5555_aaaa_5555_aaaau64; mask_words(bit0 + n) + 1];
+                let before = m.clone();
+                let io = Io::Out {
+                    x,
+                    y: &mut ybuf[pad..pad + n],
+                };
+                b.forward(p, seed, offset, io, Some(BitsMut::at(&mut m, bit0)))
                     .unwrap();
                 assert_same(&ybuf[pad..pad + n], &want_y, &format!("forward {what}"));
-                assert!(ybuf[..pad]
-                    .iter()
-                    .chain(&ybuf[pad + n..])
-                    .all(|&v| v == guard));
-                assert_eq!(&m[..mask_words(n)], &want_m[..], "mask {what}");
-                assert_eq!(m[mask_words(n)], !0, "word past the mask written {what}");
+                assert!(
+                    ybuf[..pad]
+                        .iter()
+                        .chain(&ybuf[pad + n..])
+                        .all(|&v| v == guard)
+                );
+                for i in 0..64 * m.len() {
+                    let want = if (bit0..bit0 + n).contains(&i) {
+                        keep[i - bit0]
+                    } else {
+                        bit(&before, i)
+                    };
+                    assert_eq!(bit(&m, i), want, "mask bit {i} (start {bit0}) {what}");
+                }
 
                 let mut xy = x.to_vec();
                 let mut m2 = vec![0u64; mask_words(n)];
-                b.forward_in_place(p, seed, offset, &mut xy, &mut m2)
-                    .unwrap();
+                b.forward(
+                    p,
+                    seed,
+                    offset,
+                    Io::InPlace(&mut xy),
+                    Some(BitsMut::new(&mut m2)),
+                )
+                .unwrap();
                 assert_same(&xy, &want_y, &format!("in place {what}"));
                 assert_eq!(m2, want_m, "in-place mask {what}");
 
-                let mut y3 = vec![T::ZERO; n];
-                b.forward_no_mask(p, seed, offset, x, &mut y3).unwrap();
-                assert_same(&y3, &want_y, &format!("no mask {what}"));
-                let mut xy4 = x.to_vec();
-                b.forward_in_place_no_mask(p, seed, offset, &mut xy4)
+                let mut y3 = vec![MaybeUninit::<T>::uninit(); n];
+                b.forward(p, seed, offset, Io::Uninit { x, y: &mut y3 }, None)
                     .unwrap();
-                assert_same(&xy4, &want_y, &format!("in place no mask {what}"));
+                // SAFETY (test): a call that returned Ok initialized every element.
+                let y3: Vec<T> = y3.iter().map(|v| unsafe { v.assume_init() }).collect();
+                assert_same(&y3, &want_y, &format!("uninit, no mask {what}"));
 
                 let mut m5 = vec![0u64; mask_words(n)];
-                b.fill_mask(p, seed, offset, n, &mut m5).unwrap();
+                b.fill_mask(p, seed, offset, n, BitsMut::new(&mut m5))
+                    .unwrap();
                 assert_eq!(m5, want_m, "fill_mask {what}");
 
-                let mut y6 = vec![T::ZERO; n];
-                b.apply_mask(p, &want_m, x, &mut y6).unwrap();
-                assert_same(&y6, &want_y, &format!("apply {what}"));
-                let mut xy7 = x.to_vec();
-                b.apply_mask_in_place(p, &want_m, &mut xy7).unwrap();
-                assert_same(&xy7, &want_y, &format!("apply in place {what}"));
+                // Backward: from the mask at `bit0`, out of place and in place; recomputed.
+                let mut g1 = vec![T::ZERO; n];
+                b.backward(
+                    p,
+                    seed,
+                    offset,
+                    Io::Out { x, y: &mut g1 },
+                    Some(Bits::at(&m, bit0)),
+                )
+                .unwrap();
+                assert_same(&g1, &want_y, &format!("backward from mask {what}"));
+                let mut g2 = x.to_vec();
+                b.backward(
+                    p,
+                    seed,
+                    offset,
+                    Io::InPlace(&mut g2),
+                    Some(Bits::new(&want_m)),
+                )
+                .unwrap();
+                assert_same(&g2, &want_y, &format!("backward in place {what}"));
+                let mut g3 = x.to_vec();
+                b.backward(p, seed, offset, Io::InPlace(&mut g3), None)
+                    .unwrap();
+                assert_same(&g3, &want_y, &format!("backward by recompute {what}"));
+
+                // The values a framework multiplies by.
+                let mut e = vec![T::ZERO; n];
+                b.expand_mask(p, Bits::at(&m, bit0), &mut e).unwrap();
+                let ones = vec![T::from_f64(1.0); n];
+                assert_same(
+                    &e,
+                    &spec_forward(&ones, &keep, p),
+                    &format!("expand {what}"),
+                );
             }
         }
     }
@@ -84,6 +146,11 @@ fn check_type<T: FromBits>() {
 #[test]
 fn f32_every_backend_matches_scalar() {
     check_type::<f32>();
+}
+
+#[test]
+fn f64_every_backend_matches_scalar() {
+    check_type::<f64>();
 }
 
 #[test]
@@ -96,23 +163,28 @@ fn bf16_every_backend_matches_scalar() {
     check_type::<bf16>();
 }
 
-/// Masks with arbitrary bits (not only those a stream produces) through apply_mask.
+/// Masks with arbitrary bits (not only those a stream produces) through the backward pass;
+/// at p = 1 every element is dropped whatever the bits say.
 #[test]
 fn apply_arbitrary_masks() {
     let mut g = rand_pcg::Pcg32::new(5, 5);
     for n in [63usize, 64, 65, 200, 513] {
-        let mask: Vec<u64> = (0..mask_words(n))
+        let mask: Vec<u64> = (0..mask_words(n) + 1)
             .map(|_| rand_core::Rng::next_u64(&mut g))
             .collect();
         let x: Vec<f32> = data(n, n as u64);
-        let mut want = vec![0.0f32; n];
-        Backend::scalar()
-            .apply_mask(0.3, &mask, &x, &mut want)
-            .unwrap();
-        for b in fast_backends() {
-            let mut y = vec![0.0f32; n];
-            b.apply_mask(0.3, &mask, &x, &mut y).unwrap();
-            assert_same(&y, &want, b.name());
+        for p in [0.3, 1.0] {
+            for start in [0, 3] {
+                let keep: Vec<bool> = (0..n).map(|i| bit(&mask, start + i)).collect();
+                let want = spec_forward(&x, &keep, p);
+                for b in Backend::available() {
+                    let mut y = vec![0.0f32; n];
+                    let io = Io::Out { x: &x, y: &mut y };
+                    b.backward(p, Default::default(), 0, io, Some(Bits::at(&mask, start)))
+                        .unwrap();
+                    assert_same(&y, &want, b.name());
+                }
+            }
         }
     }
 }

@@ -9,7 +9,7 @@ mod common;
 
 use common::*;
 use half::{bf16, f16};
-use simd_dropout::{mask_words, Backend, Seed};
+use simd_dropout::{Backend, BitsMut, Io, Seed, mask_words};
 use std::fmt::Write as _;
 
 struct Case {
@@ -47,49 +47,47 @@ const CASES: [Case; 3] = [
 /// Inputs: a ramp through negative, small and large values.
 fn input<T: FromBits>(n: usize) -> Vec<T> {
     (0..n)
-        .map(|i| T::from_f32((i as f32 - 100.0) * 0.37 + (i % 7) as f32 * 1e-3))
+        .map(|i| T::from_f64(f64::from((i as f32 - 100.0) * 0.37 + (i % 7) as f32 * 1e-3)))
         .collect()
 }
 
 /// The text of one case: every mask word, the output bits of the first 1000 elements of each
 /// type, and an FNV-1a digest of all of them, in hex.
-fn render(masks: &[u64], outputs: &[(&str, Vec<u32>)]) -> String {
+fn render(masks: &[u64], outputs: &[(&str, Vec<u64>)]) -> String {
     let mut s = String::new();
     for w in masks {
         writeln!(s, "m {w:016x}").unwrap();
     }
     for (ty, bits) in outputs {
         for b in bits.iter().take(1000) {
-            writeln!(s, "{ty} {b:08x}").unwrap();
+            // f64 bits print as 16 digits, the narrower types' as 8 (the 0.1 files).
+            let width = if *ty == "f64" { 16 } else { 8 };
+            writeln!(s, "{ty} {b:0width$x}").unwrap();
         }
         let digest = bits.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            (h ^ b).wrapping_mul(0x0100_0000_01b3)
         });
         writeln!(s, "{ty} digest {digest:016x}").unwrap();
     }
     s
 }
 
-fn bits_of<T: FromBits>(v: &[T]) -> Vec<u32> {
+fn bits_of<T: FromBits>(v: &[T]) -> Vec<u64> {
     v.iter().map(|x| x.to_bits()).collect()
 }
 
-fn spec_outputs<T: FromBits>(c: &Case) -> Vec<u32> {
+fn spec_outputs<T: FromBits>(c: &Case) -> Vec<u64> {
     let keep = spec_keep(c.p, c.seed, c.offset, c.n);
-    let x: Vec<T> = input(c.n);
-    let y: Vec<T> = x
-        .iter()
-        .zip(&keep)
-        .map(|(&v, &k)| spec_out(v, k, spec_scale(c.p)))
-        .collect();
-    bits_of(&y)
+    bits_of(&spec_forward(&input::<T>(c.n), &keep, c.p))
 }
 
-fn crate_outputs<T: FromBits>(b: Backend, c: &Case, mask: &mut Vec<u64>) -> Vec<u32> {
+fn crate_outputs<T: FromBits>(b: Backend, c: &Case, mask: &mut Vec<u64>) -> Vec<u64> {
     let x: Vec<T> = input(c.n);
     let mut y = vec![T::ZERO; c.n];
     *mask = vec![0u64; mask_words(c.n)];
-    b.forward(c.p, c.seed, c.offset, &x, &mut y, mask).unwrap();
+    let io = Io::Out { x: &x, y: &mut y };
+    b.forward(c.p, c.seed, c.offset, io, Some(BitsMut::new(mask)))
+        .unwrap();
     bits_of(&y)
 }
 
@@ -119,6 +117,33 @@ fn golden_vectors() {
             let f16s = crate_outputs::<f16>(b, c, &mut m);
             let bf16s = crate_outputs::<bf16>(b, c, &mut m);
             let text = render(&m, &[("f32", f32s), ("f16", f16s), ("bf16", bf16s)]);
+            assert!(
+                text == golden,
+                "{} differs from {}",
+                b.name(),
+                path.display()
+            );
+        }
+    }
+}
+
+/// f64 (added in 0.2): its own files, so that the 0.1 files stay byte for byte as they were.
+#[test]
+fn golden_vectors_f64() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let cases = if cfg!(miri) { &CASES[2..] } else { &CASES[..] };
+    for c in cases {
+        let path = dir.join(format!("{}-f64.txt", c.name));
+        if std::env::var_os("SIMD_DROPOUT_BLESS").is_some() {
+            let keep = spec_keep(c.p, c.seed, c.offset, c.n);
+            let text = render(&spec_mask(&keep), &[("f64", spec_outputs::<f64>(c))]);
+            std::fs::write(&path, text).unwrap();
+        }
+        let golden = std::fs::read_to_string(&path).unwrap();
+        for b in Backend::available() {
+            let mut m = Vec::new();
+            let out = crate_outputs::<f64>(b, c, &mut m);
+            let text = render(&m, &[("f64", out)]);
             assert!(
                 text == golden,
                 "{} differs from {}",

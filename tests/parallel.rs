@@ -1,12 +1,13 @@
 //! The rayon path: identical outputs and mask words for pools of 1, 2, 3 and 7 threads and
-//! for the serial path, over lengths around the piece size and the serial threshold.
+//! for the serial path, over lengths around the piece size and the serial threshold, with
+//! masks at aligned and unaligned start bits.
 #![cfg(feature = "rayon")]
 
 mod common;
 
 use common::*;
 use half::bf16;
-use simd_dropout::{mask_words, Backend, Dropout, Seed};
+use simd_dropout::{Backend, Bits, BitsMut, Dropout, Io, Seed, Strided, View, mask_words};
 
 fn lengths() -> Vec<usize> {
     let mut v = Vec::new();
@@ -35,34 +36,44 @@ fn pool(threads: usize) -> rayon::ThreadPool {
 fn check<T: FromBits>() {
     let seed = Seed::new(31, 41);
     for b in Backend::available() {
-        for n in lengths() {
+        for (k, n) in lengths().into_iter().enumerate() {
             let x: Vec<T> = data(n, n as u64);
             let offset = u64::MAX - (n as u64 / 2); // the call wraps around the period
+            let at = [0, 7][k % 2];
             let mut want_y = vec![T::ZERO; n];
-            let mut want_m = vec![0u64; mask_words(n)];
-            b.forward(0.3, seed, offset, &x, &mut want_y, &mut want_m)
+            let mut want_m = vec![0u64; mask_words(n + at)];
+            let io = Io::Out {
+                x: &x,
+                y: &mut want_y,
+            };
+            b.forward(0.3, seed, offset, io, Some(BitsMut::at(&mut want_m, at)))
                 .unwrap();
             for threads in [1, 2, 3, 7] {
                 let what = format!("{} {} n={n} threads={threads}", b.name(), T::NAME);
                 pool(threads).install(|| {
                     let par = b.parallel();
                     let mut y = vec![T::ZERO; n];
-                    let mut m = vec![0u64; mask_words(n)];
-                    par.forward(0.3, seed, offset, &x, &mut y, &mut m).unwrap();
+                    let mut m = vec![0u64; mask_words(n + at)];
+                    let io = Io::Out { x: &x, y: &mut y };
+                    par.forward(0.3, seed, offset, io, Some(BitsMut::at(&mut m, at)))
+                        .unwrap();
                     assert_same(&y, &want_y, &what);
                     assert_eq!(m, want_m, "{what}");
 
                     let mut xy = x.clone();
-                    par.forward_in_place_no_mask(0.3, seed, offset, &mut xy)
+                    par.forward(0.3, seed, offset, Io::InPlace(&mut xy), None)
                         .unwrap();
                     assert_same(&xy, &want_y, &what);
 
-                    let mut m2 = vec![0u64; mask_words(n)];
-                    par.fill_mask(0.3, seed, offset, n, &mut m2).unwrap();
+                    let mut m2 = vec![0u64; mask_words(n + at)];
+                    par.fill_mask(0.3, seed, offset, n, BitsMut::at(&mut m2, at))
+                        .unwrap();
                     assert_eq!(m2, want_m, "{what}");
 
                     let mut g = vec![T::ZERO; n];
-                    par.apply_mask(0.3, &want_m, &x, &mut g).unwrap();
+                    let io = Io::Out { x: &x, y: &mut g };
+                    par.backward(0.3, seed, offset, io, Some(Bits::at(&want_m, at)))
+                        .unwrap();
                     assert_same(&g, &want_y, &what);
                 });
             }
@@ -76,22 +87,64 @@ fn f32_parallel_equals_serial() {
 }
 
 #[test]
+fn f64_parallel_equals_serial() {
+    check::<f64>();
+}
+
+#[test]
 fn bf16_parallel_equals_serial() {
     check::<bf16>();
+}
+
+#[test]
+fn strided_views_equal_serial_for_any_pool() {
+    // A [300, 700] batch as a sliced view (every other row of a [600, 700] buffer) with a
+    // long contiguous inner dimension, and its transpose.
+    let (r, c) = (300usize, 700usize);
+    let buf: Vec<f32> = data(2 * r * c, 3);
+    let seed = Seed::from_u64(8);
+    let sliced = View::strided(&[r, c], &[2 * c as isize, 1], 0).unwrap();
+    let transposed = View::strided(&[c, r], &[1, 2 * c as isize], 0).unwrap();
+    for view in [sliced, transposed] {
+        let b = Backend::detect();
+        let mut want = vec![0.0f32; r * c];
+        let io = Strided::Out {
+            x: &buf,
+            x_view: view,
+            y: &mut want,
+            y_view: view.compact(),
+        };
+        b.strided_forward(0.3, seed, 5, io, None).unwrap();
+        for threads in [1, 2, 3, 7] {
+            pool(threads).install(|| {
+                let mut y = vec![0.0f32; r * c];
+                let io = Strided::Out {
+                    x: &buf,
+                    x_view: view,
+                    y: &mut y,
+                    y_view: view.compact(),
+                };
+                b.parallel()
+                    .strided_forward(0.3, seed, 5, io, None)
+                    .unwrap();
+                assert_same(&y, &want, &format!("threads={threads}"));
+            });
+        }
+    }
 }
 
 #[test]
 fn layer_offsets_advance_as_in_serial() {
     let n = 200_000;
     let x: Vec<f32> = data(n, 1);
-    let mut serial = Dropout::new(0.5, Seed::new(2, 3)).unwrap();
-    let mut par = Dropout::new(0.5, Seed::new(2, 3))
+    let serial = Dropout::new(0.5, Seed::new(2, 3)).unwrap();
+    let par = Dropout::new(0.5, Seed::new(2, 3))
         .unwrap()
         .with_backend(Backend::detect().parallel());
     let (mut a, mut b) = (vec![0.0f32; n], vec![0.0f32; n]);
     for _ in 0..3 {
-        serial.forward_no_mask(&x, &mut a).unwrap();
-        pool(3).install(|| par.forward_no_mask(&x, &mut b).unwrap());
+        serial.forward(Io::Out { x: &x, y: &mut a }, None).unwrap();
+        pool(3).install(|| par.forward(Io::Out { x: &x, y: &mut b }, None).unwrap());
         assert_same(&a, &b, "layer");
     }
     assert_eq!(serial.offset(), par.offset());

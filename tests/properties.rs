@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use half::{bf16, f16};
 use proptest::prelude::*;
-use simd_dropout::{mask_words, Backend, Dropout, MaskRef, Seed};
+use simd_dropout::{Backend, Bits, BitsMut, Dropout, Io, MaskRef, Seed, mask_words};
 
 /// The exact keep probability of `p`: `(2^32 - t) / 2^32`.
 fn keep_prob(p: f64) -> f64 {
@@ -32,7 +32,7 @@ proptest! {
     fn kept_fraction_is_binomial(p in 0.0f64..=1.0, state: u64, stream: u64, offset: u64) {
         let n = 20_000;
         let mut m = vec![0u64; mask_words(n)];
-        simd_dropout::fill_mask(p, Seed::new(state, stream), offset, n, &mut m).unwrap();
+        Backend::detect().fill_mask(p, Seed::new(state, stream), offset, n, BitsMut::new(&mut m)).unwrap();
         let k = MaskRef::new(&m, n).unwrap().count_kept();
         prop_assert!(within_binomial(k, n, keep_prob(p)), "k = {k}, p = {p}");
     }
@@ -43,16 +43,16 @@ proptest! {
         let calls = 4000usize;
         let x = [x0, 1.0, -3.5, 1e-3];
         let mut sums = [0f64; 4];
-        let mut layer = Dropout::new(p, Seed::new(state, 1)).unwrap();
+        let layer = Dropout::new(p, Seed::new(state, 1)).unwrap();
         let mut y = [0.0f32; 4];
         for _ in 0..calls {
-            layer.forward_no_mask(&x, &mut y).unwrap();
+            layer.forward(Io::Out { x: &x, y: &mut y }, None).unwrap();
             for (s, v) in sums.iter_mut().zip(y) {
                 *s += f64::from(v);
             }
         }
         let q = keep_prob(p);
-        let scale = f64::from(spec_scale(p));
+        let scale = f64::from((1.0 / (1.0 - p)) as f32);
         for (s, &xi) in sums.iter().zip(&x) {
             let xi = f64::from(xi);
             let mean = s / calls as f64;
@@ -71,12 +71,12 @@ proptest! {
         let x: Vec<f32> = data(n, state);
         let mut y = vec![0.0f32; n];
         let mut m = vec![0u64; mask_words(n)];
-        simd_dropout::forward(p, seed, offset, &x, &mut y, &mut m).unwrap();
+        simd_dropout::forward(p, seed, offset, Io::Out { x: &x, y: &mut y }, Some(BitsMut::new(&mut m))).unwrap();
         let gy: Vec<f32> = data(n, state ^ 1);
         let mut g1 = vec![0.0f32; n];
-        let mut g2 = vec![0.0f32; n];
-        simd_dropout::apply_mask(p, &m, &gy, &mut g1).unwrap();
-        simd_dropout::backward_recompute(p, seed, offset, &gy, &mut g2).unwrap();
+        let mut g2 = gy.clone();
+        simd_dropout::backward(p, seed, offset, Io::Out { x: &gy, y: &mut g1 }, Some(Bits::new(&m))).unwrap();
+        simd_dropout::backward(p, seed, offset, Io::InPlace(&mut g2), None).unwrap();
         assert_same(&g1, &g2, "backward");
         let mask = MaskRef::new(&m, n).unwrap();
         for (i, kept) in mask.iter().enumerate() {
@@ -93,13 +93,13 @@ proptest! {
         let x: Vec<f32> = bits.iter().map(|&b| f32::from_bits(b)).collect();
         let seed = Seed::new(5, 6);
         let keep = spec_keep(p, seed, offset, x.len());
-        let want: Vec<f32> = x.iter().zip(&keep).map(|(&v, &k)| spec_out(v, k, spec_scale(p))).collect();
+        let want = spec_forward(&x, &keep, p);
         for b in Backend::available() {
             let mut y = vec![0.0f32; x.len()];
             let mut m = vec![0u64; mask_words(x.len())];
-            b.forward(p, seed, offset, &x, &mut y, &mut m).unwrap();
+            b.forward(p, seed, offset, Io::Out { x: &x, y: &mut y }, Some(BitsMut::new(&mut m))).unwrap();
             let mut xy = x.clone();
-            b.forward_in_place_no_mask(p, seed, offset, &mut xy).unwrap();
+            b.forward(p, seed, offset, Io::InPlace(&mut xy), None).unwrap();
             assert_same(&y, &want, b.name());
             assert_same(&xy, &want, b.name());
         }
@@ -113,12 +113,12 @@ proptest! {
         layer.eval();
         let mut y = vec![0.0f32; x.len()];
         let mut m = vec![0u64; mask_words(x.len())];
-        let rec = layer.forward(&x, &mut y, &mut m).unwrap();
+        let rec = layer.forward(Io::Out { x: &x, y: &mut y }, Some(BitsMut::new(&mut m))).unwrap();
         prop_assert!(x.iter().zip(&y).all(|(a, b)| a.to_bits() == b.to_bits()));
         prop_assert_eq!(MaskRef::new(&m, x.len()).unwrap().count_kept(), x.len());
         prop_assert_eq!(layer.offset(), 0);
         let mut g = vec![0.0f32; x.len()];
-        rec.backward_recompute(&x, &mut g).unwrap();
+        rec.backward(Io::Out { x: &x, y: &mut g }, None).unwrap();
         prop_assert!(x.iter().zip(&g).all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 }
@@ -127,15 +127,16 @@ proptest! {
 /// `from_f32` of the f32 product exactly (NaN stays NaN).
 fn every_half_pattern<T: FromBits>() {
     let x: Vec<T> = (0..=u16::MAX)
-        .map(|b| T::from_bits_u32(u32::from(b)))
+        .map(|b| T::from_bits_u64(u64::from(b)))
         .collect();
     for p in [0.0, 0.1, 0.5, 0.9, 1.0 - 1.0 / 16_777_216.0, 0.333] {
-        let scale = spec_scale(p);
-        let want: Vec<T> = x.iter().map(|&v| T::from_f32(v.to_f32() * scale)).collect();
+        let want = spec_forward(&x, &vec![true; x.len()], p);
         let ones = vec![!0u64; mask_words(x.len())];
         for b in Backend::available() {
             let mut y = vec![T::ZERO; x.len()];
-            b.apply_mask(p, &ones, &x, &mut y).unwrap();
+            let io = Io::Out { x: &x, y: &mut y };
+            b.backward(p, Seed::default(), 0, io, Some(Bits::new(&ones)))
+                .unwrap();
             assert_same(&y, &want, &format!("{} {} p={p}", b.name(), T::NAME));
         }
     }
@@ -154,24 +155,54 @@ fn bf16_rounding_matches_half_for_every_pattern() {
 #[test]
 fn mask_does_not_depend_on_element_type() {
     let n = 1000;
-    let mut masks = Vec::new();
-    let mut layer = Dropout::new(0.4, Seed::new(9, 9)).unwrap();
-    let mut m = vec![0u64; mask_words(n)];
-    layer.set_offset(77);
-    layer
-        .forward(&vec![1.0f32; n], &mut vec![0.0; n], &mut m)
-        .unwrap();
-    masks.push(m.clone());
-    layer.set_offset(77);
-    layer
-        .forward(&vec![f16::ONE; n], &mut vec![f16::ZERO; n], &mut m)
-        .unwrap();
-    masks.push(m.clone());
-    layer.set_offset(77);
-    layer
-        .forward(&vec![bf16::ONE; n], &mut vec![bf16::ZERO; n], &mut m)
-        .unwrap();
-    masks.push(m);
-    assert_eq!(masks[0], masks[1]);
-    assert_eq!(masks[0], masks[2]);
+    let seed = Seed::from_u64(9);
+    let mask_of = |run: &dyn Fn(&mut [u64])| {
+        let mut m = vec![0u64; mask_words(n)];
+        run(&mut m);
+        m
+    };
+    let b = Backend::detect();
+    let m32 = mask_of(&|m| {
+        b.forward(
+            0.4,
+            seed,
+            77,
+            Io::InPlace(&mut vec![1.0f32; n]),
+            Some(BitsMut::new(m)),
+        )
+        .unwrap()
+    });
+    let m64 = mask_of(&|m| {
+        b.forward(
+            0.4,
+            seed,
+            77,
+            Io::InPlace(&mut vec![1.0f64; n]),
+            Some(BitsMut::new(m)),
+        )
+        .unwrap()
+    });
+    let m16 = mask_of(&|m| {
+        b.forward(
+            0.4,
+            seed,
+            77,
+            Io::InPlace(&mut vec![f16::ONE; n]),
+            Some(BitsMut::new(m)),
+        )
+        .unwrap()
+    });
+    let mb16 = mask_of(&|m| {
+        b.forward(
+            0.4,
+            seed,
+            77,
+            Io::InPlace(&mut vec![bf16::ONE; n]),
+            Some(BitsMut::new(m)),
+        )
+        .unwrap()
+    });
+    assert_eq!(m32, m64);
+    assert_eq!(m32, m16);
+    assert_eq!(m32, mb16);
 }

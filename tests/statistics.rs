@@ -2,7 +2,7 @@
 //! set for a false-alarm probability of about 1e-6 had the seeds been random, so a failure
 //! means a real defect, not bad luck.
 
-use simd_dropout::{mask_words, Backend, Dropout, MaskRef, Seed};
+use simd_dropout::{Backend, BitsMut, Dropout, Io, MaskRef, Seed, mask_words};
 
 /// z-score with a two-sided tail probability of about 1e-6.
 const Z: f64 = 4.9;
@@ -19,7 +19,8 @@ fn keep_prob(p: f64) -> f64 {
 
 fn mask(b: Backend, p: f64, seed: Seed, offset: u64, n: usize) -> Vec<bool> {
     let mut m = vec![0u64; mask_words(n)];
-    b.fill_mask(p, seed, offset, n, &mut m).unwrap();
+    b.fill_mask(p, seed, offset, n, BitsMut::new(&mut m))
+        .unwrap();
     MaskRef::new(&m, n).unwrap().iter().collect()
 }
 
@@ -101,11 +102,11 @@ fn consecutive_layer_calls_and_neighbouring_streams_are_uncorrelated() {
     let p = 0.3;
     let q = keep_prob(p);
     // Consecutive calls of a layer.
-    let mut layer = Dropout::new(p, Seed::new(77, 1)).unwrap();
+    let layer = Dropout::new(p, Seed::new(77, 1)).unwrap();
     let x = vec![1.0f32; n];
     let (mut y1, mut y2) = (vec![0.0f32; n], vec![0.0f32; n]);
-    layer.forward_no_mask(&x, &mut y1).unwrap();
-    layer.forward_no_mask(&x, &mut y2).unwrap();
+    layer.forward(Io::Out { x: &x, y: &mut y1 }, None).unwrap();
+    layer.forward(Io::Out { x: &x, y: &mut y2 }, None).unwrap();
     let k1: Vec<bool> = y1.iter().map(|&v| v != 0.0).collect();
     let k2: Vec<bool> = y2.iter().map(|&v| v != 0.0).collect();
     assert_uncorrelated(&k1, &k2, q, "consecutive calls");
@@ -115,6 +116,10 @@ fn consecutive_layer_calls_and_neighbouring_streams_are_uncorrelated() {
     for (seed, what) in [
         (Seed::new(1234, 11), "stream + 1"),
         (Seed::new(1235, 10), "state + 1"),
+        (
+            Seed::from_u64(1),
+            "from_u64(1) against a neighbouring raw seed",
+        ),
     ] {
         assert_uncorrelated(&base, &mask(b, p, seed, 0, n), q, what);
     }

@@ -1,27 +1,28 @@
-//! Differential fuzzing: every backend against the scalar reference, for every forward
-//! operation and element type, with arbitrary lengths, sub-slice starts, seeds, offsets and
-//! `p` from arbitrary f64 bits (invalid ones must give an `Error` and write nothing).
+//! Differential fuzzing: every backend against the scalar reference, for every cell of
+//! element dropout and every element type, with arbitrary lengths, sub-slice starts, mask
+//! start bits, seeds, offsets and `p` from arbitrary f64 bits (invalid ones must give an
+//! `Error` and write nothing).
 #![no_main]
 
 use half::{bf16, f16};
 use libfuzzer_sys::fuzz_target;
-use simd_dropout::{mask_words, Backend, Element, Seed};
+use simd_dropout::{mask_words, Backend, Bits, BitsMut, Io, Seed};
 
-/// Reads little-endian words off the front of the input.
 #[path = "input.rs"]
 mod input;
-use input::{same, Input};
+use input::{same, Float, Input};
 
-fn check<T: Element>(x: &[T], p: f64, seed: Seed, offset: u64, short: bool) {
+fn check<T: Float>(x: &[T], p: f64, seed: Seed, offset: u64, at: usize, short: bool) {
     let n = x.len();
-    let words = if short { mask_words(n).saturating_sub(1) } else { mask_words(n) };
+    let words = mask_words(at + n).saturating_sub(usize::from(short));
     let mut want_y = vec![T::ZERO; n];
     let mut want_m = vec![0u64; words];
-    let want = Backend::scalar().forward(p, seed, offset, x, &mut want_y, &mut want_m);
+    let io = Io::Out { x, y: &mut want_y };
+    let want = Backend::scalar().forward(p, seed, offset, io, Some(BitsMut::at(&mut want_m, at)));
     for b in Backend::available() {
         let mut y = vec![T::ZERO; n];
         let mut m = vec![0u64; words];
-        let got = b.forward(p, seed, offset, x, &mut y, &mut m);
+        let got = b.forward(p, seed, offset, Io::Out { x, y: &mut y }, Some(BitsMut::at(&mut m, at)));
         assert_eq!(got, want);
         if got.is_err() {
             assert!(y.iter().all(|v| v.to_bits() == 0) && m.iter().all(|&w| w == 0));
@@ -29,48 +30,48 @@ fn check<T: Element>(x: &[T], p: f64, seed: Seed, offset: u64, short: bool) {
         }
         assert!(same(&y, &want_y) && m == want_m, "{}", b.name());
         let mut xy = x.to_vec();
-        b.forward_in_place_no_mask(p, seed, offset, &mut xy).unwrap();
+        b.forward(p, seed, offset, Io::InPlace(&mut xy), None).unwrap();
         assert!(same(&xy, &want_y), "{}", b.name());
         let mut g = vec![T::ZERO; n];
-        b.apply_mask(p, &want_m, x, &mut g).unwrap();
+        b.backward(p, seed, offset, Io::Out { x, y: &mut g }, Some(Bits::at(&want_m, at)))
+            .unwrap();
         assert!(same(&g, &want_y), "{}", b.name());
+        let mut g2 = x.to_vec();
+        b.backward(p, seed, offset, Io::InPlace(&mut g2), None).unwrap();
+        assert!(same(&g2, &want_y), "{}", b.name());
     }
+}
+
+fn read<T, const N: usize>(bytes: &[u8], f: impl Fn([u8; N]) -> T) -> Vec<T> {
+    bytes.chunks_exact(N).map(|c| f(c.try_into().unwrap())).collect()
 }
 
 fuzz_target!(|data: &[u8]| {
     let mut input = Input(data);
-    let p = if input.u64() & 1 == 0 {
-        f64::from_bits(input.u64())
-    } else {
-        (input.u64() >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let p = input.p();
     let seed = Seed::new(input.u64(), input.u64());
     let offset = input.u64();
     let control = input.u64();
     let start = (control & 7) as usize;
     let short = control & 8 != 0;
+    let at = ((control >> 8) % 130) as usize;
     let rest = input.0;
-    match (control >> 4) % 3 {
+    match (control >> 4) % 4 {
         0 => {
-            let x: Vec<f32> = rest
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-                .collect();
-            check(&x[start.min(x.len())..], p, seed, offset, short);
+            let x = read(rest, f32::from_le_bytes);
+            check(&x[start.min(x.len())..], p, seed, offset, at, short);
         }
         1 => {
-            let x: Vec<f16> = rest
-                .chunks_exact(2)
-                .map(|c| f16::from_le_bytes(c.try_into().unwrap()))
-                .collect();
-            check(&x[start.min(x.len())..], p, seed, offset, short);
+            let x = read(rest, f16::from_le_bytes);
+            check(&x[start.min(x.len())..], p, seed, offset, at, short);
+        }
+        2 => {
+            let x = read(rest, bf16::from_le_bytes);
+            check(&x[start.min(x.len())..], p, seed, offset, at, short);
         }
         _ => {
-            let x: Vec<bf16> = rest
-                .chunks_exact(2)
-                .map(|c| bf16::from_le_bytes(c.try_into().unwrap()))
-                .collect();
-            check(&x[start.min(x.len())..], p, seed, offset, short);
+            let x = read(rest, f64::from_le_bytes);
+            check(&x[start.min(x.len())..], p, seed, offset, at, short);
         }
     }
 });

@@ -6,8 +6,7 @@
 //! Each group of eight elements uses two registers of four lanes, one for the even elements
 //! and one for the odd, so that one blend puts the eight words in element order.
 
-use super::{lane_states, Isa};
-use crate::element::{Element, Kind};
+use super::{Isa, lane_states};
 use crate::pcg::Affine;
 use core::arch::x86_64::*;
 use half::{bf16, f16};
@@ -139,14 +138,36 @@ impl Isa for Avx2Isa {
     }
 
     #[inline(always)]
-    unsafe fn apply64<T: Element>(self, src: *const T, dst: *mut T, word: u64, scale: f32) {
-        // SAFETY: the caller guarantees AVX2 + F16C and 64 readable / writable elements;
-        // `Kind` says which type `T` is, so the casts keep the pointee type.
+    unsafe fn apply64_f32(self, src: *const f32, dst: *mut f32, word: u64, scale: f32) {
+        // SAFETY: forwarded from the caller (AVX2; 64 elements).
+        unsafe { apply64_f32(src, dst, word, scale) }
+    }
+
+    #[inline(always)]
+    unsafe fn apply64_f16(self, src: *const f16, dst: *mut f16, word: u64, scale: f32) {
+        // SAFETY: forwarded from the caller (AVX2 + F16C; 64 elements).
+        unsafe { apply64_f16(src, dst, word, scale) }
+    }
+
+    #[inline(always)]
+    unsafe fn apply64_bf16(self, src: *const bf16, dst: *mut bf16, word: u64, scale: f32) {
+        // SAFETY: forwarded from the caller (AVX2; 64 elements).
+        unsafe { apply64_bf16(src, dst, word, scale) }
+    }
+
+    #[inline(always)]
+    unsafe fn apply64_f64(self, src: *const f64, dst: *mut f64, word: u64, scale: f64) {
+        // SAFETY: every access is 4 f64 inside the 64 the caller guarantees; AVX2 enabled.
         unsafe {
-            match T::KIND {
-                Kind::F32 => apply64_f32(src.cast(), dst.cast(), word, scale),
-                Kind::F16 => apply64_f16(src.cast(), dst.cast(), word, scale),
-                Kind::Bf16 => apply64_bf16(src.cast(), dst.cast(), word, scale),
+            let s = _mm256_set1_pd(scale);
+            let bit = _mm256_setr_epi64x(1, 2, 4, 8);
+            for g in 0..16 {
+                let b = _mm256_set1_epi64x(((word >> (4 * g)) & 0xf) as i64);
+                let keep = _mm256_cmpeq_epi64(_mm256_and_si256(b, bit), bit);
+                let x = _mm256_loadu_pd(src.add(4 * g));
+                // An AND with the lane mask: a select, so NaN and infinities are dropped too.
+                let y = _mm256_and_pd(_mm256_mul_pd(x, s), _mm256_castsi256_pd(keep));
+                _mm256_storeu_pd(dst.add(4 * g), y);
             }
         }
     }

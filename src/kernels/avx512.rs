@@ -8,11 +8,10 @@
 //!
 //! f16 reuses the 256-bit F16C conversions of the AVX2 backend.
 
-use super::{avx2, lane_states, Isa};
-use crate::element::{Element, Kind};
+use super::{Isa, avx2, lane_states};
 use crate::pcg::Affine;
 use core::arch::x86_64::*;
-use half::bf16;
+use half::{bf16, f16};
 
 /// Proof that the CPU has AVX-512 F and DQ (and so AVX2 and F16C): only [`Avx512::new`]
 /// makes one.
@@ -137,14 +136,33 @@ impl Isa for Avx512Isa {
     }
 
     #[inline(always)]
-    unsafe fn apply64<T: Element>(self, src: *const T, dst: *mut T, word: u64, scale: f32) {
-        // SAFETY: the caller guarantees AVX-512 F + DQ, AVX2, F16C and 64 readable / writable
-        // elements; `Kind` says which type `T` is, so the casts keep the pointee type.
+    unsafe fn apply64_f32(self, src: *const f32, dst: *mut f32, word: u64, scale: f32) {
+        // SAFETY: forwarded from the caller (AVX-512F; 64 elements).
+        unsafe { apply64_f32(src, dst, word, scale) }
+    }
+
+    #[inline(always)]
+    unsafe fn apply64_f16(self, src: *const f16, dst: *mut f16, word: u64, scale: f32) {
+        // SAFETY: forwarded from the caller; the backend requires AVX2 + F16C too.
+        unsafe { avx2::apply64_f16(src, dst, word, scale) }
+    }
+
+    #[inline(always)]
+    unsafe fn apply64_bf16(self, src: *const bf16, dst: *mut bf16, word: u64, scale: f32) {
+        // SAFETY: forwarded from the caller (AVX-512F; 64 elements).
+        unsafe { apply64_bf16(src, dst, word, scale) }
+    }
+
+    #[inline(always)]
+    unsafe fn apply64_f64(self, src: *const f64, dst: *mut f64, word: u64, scale: f64) {
+        // SAFETY: every access is 8 f64 inside the 64 the caller guarantees; AVX-512F enabled.
         unsafe {
-            match T::KIND {
-                Kind::F32 => apply64_f32(src.cast(), dst.cast(), word, scale),
-                Kind::F16 => avx2::apply64_f16(src.cast(), dst.cast(), word, scale),
-                Kind::Bf16 => apply64_bf16(src.cast(), dst.cast(), word, scale),
+            let s = _mm512_set1_pd(scale);
+            for g in 0..8 {
+                let x = _mm512_loadu_pd(src.add(8 * g));
+                // Zero-masked multiply: dropped lanes are +0.0 whatever x was.
+                let y = _mm512_maskz_mul_pd((word >> (8 * g)) as u8, x, s);
+                _mm512_storeu_pd(dst.add(8 * g), y);
             }
         }
     }

@@ -5,9 +5,12 @@
 //! lanes (lane `j` yields the words of elements `j, j + 64, j + 128, ...`). A partial last word
 //! continues the same stream position in scalar code, so no word beyond the slice is drawn.
 
-use crate::element::Element;
+use crate::element::{Element, Kind};
+use crate::job::{Data, Rate};
 use crate::pcg::{Affine, Seed, Words};
-use crate::reference::{drop_one, keep_bits, Rate};
+use crate::reference::{drop_one, keep_bits, scale_of, store_word};
+use core::mem::MaybeUninit;
+use half::{bf16, f16};
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx2;
@@ -15,91 +18,46 @@ pub(crate) mod avx2;
 pub(crate) mod avx512;
 pub(crate) mod portable;
 
-/// The elements one call reads and writes.
-pub(crate) enum Data<'a, T> {
-    /// Read `x`, write `y` (same length).
-    Out { x: &'a [T], y: &'a mut [T] },
-    /// Read and write the same slice.
-    InPlace(&'a mut [T]),
-    /// No elements, only the mask of this many.
-    None(usize),
-}
-
-impl<'a, T> Data<'a, T> {
-    pub(crate) fn len(&self) -> usize {
-        match self {
-            Data::Out { x, .. } => x.len(),
-            Data::InPlace(xy) => xy.len(),
-            Data::None(n) => *n,
-        }
-    }
-
-    /// The first `mid` elements and the rest.
-    #[cfg(feature = "rayon")]
-    pub(crate) fn split_at(self, mid: usize) -> (Data<'a, T>, Data<'a, T>) {
-        match self {
-            Data::Out { x, y } => {
-                let (x1, x2) = x.split_at(mid);
-                let (y1, y2) = y.split_at_mut(mid);
-                (Data::Out { x: x1, y: y1 }, Data::Out { x: x2, y: y2 })
-            }
-            Data::InPlace(xy) => {
-                let (a, b) = xy.split_at_mut(mid);
-                (Data::InPlace(a), Data::InPlace(b))
-            }
-            Data::None(n) => (Data::None(mid), Data::None(n - mid)),
-        }
-    }
-
-    /// Elements `start .. start + len`, reborrowed.
-    pub(crate) fn sub(&mut self, start: usize, len: usize) -> Data<'_, T> {
-        match self {
-            Data::Out { x, y } => Data::Out {
-                x: &x[start..start + len],
-                y: &mut y[start..start + len],
-            },
-            Data::InPlace(xy) => Data::InPlace(&mut xy[start..start + len]),
-            Data::None(_) => Data::None(len),
-        }
-    }
-
-    /// Source and destination pointers (equal in place, both null without data).
-    fn raw(&mut self) -> (*const T, *mut T) {
-        match self {
-            Data::Out { x, y } => (x.as_ptr(), y.as_mut_ptr()),
-            Data::InPlace(xy) => {
-                let p = xy.as_mut_ptr();
-                (p.cast_const(), p)
-            }
-            Data::None(_) => (core::ptr::null(), core::ptr::null_mut()),
-        }
-    }
-}
-
 /// One instruction set's primitives. Implementations are zero-sized; every method is
 /// `#[inline(always)]` so that it compiles inside the caller's `#[target_feature]` function.
+///
+/// The `apply64_*` methods compute `dst[i] = bit i of word ? round(src[i] * scale) : +0.0`
+/// for 64 elements of one type.
+///
+/// # Safety (every method)
+/// The instruction set must be available. For `apply64_*`: `src` valid for 64 reads and `dst`
+/// for 64 writes; they are equal or do not overlap.
 pub(crate) trait Isa: Copy {
     /// The state of 64 interleaved LCG lanes.
     type Lanes;
 
     /// Lanes for 64 consecutive words, the first of which `first` outputs.
-    ///
-    /// # Safety
-    /// The instruction set must be available.
     unsafe fn lanes(self, first: u64, step: Affine) -> Self::Lanes;
 
     /// The keep bits of the next 64 words (`r >= threshold`), then steps every lane by 64.
-    ///
-    /// # Safety
-    /// The instruction set must be available.
     unsafe fn next_word(self, lanes: &mut Self::Lanes, threshold: u32) -> u64;
 
-    /// `dst[i] = keep ? round(src[i] * scale) : +0.0` for 64 elements, bit `i` of `word`.
-    ///
-    /// # Safety
-    /// The instruction set must be available; `src` valid for 64 reads, `dst` for 64 writes;
-    /// they are equal or do not overlap.
-    unsafe fn apply64<T: Element>(self, src: *const T, dst: *mut T, word: u64, scale: f32);
+    unsafe fn apply64_f32(self, src: *const f32, dst: *mut f32, word: u64, scale: f32);
+    unsafe fn apply64_f16(self, src: *const f16, dst: *mut f16, word: u64, scale: f32);
+    unsafe fn apply64_bf16(self, src: *const bf16, dst: *mut bf16, word: u64, scale: f32);
+    unsafe fn apply64_f64(self, src: *const f64, dst: *mut f64, word: u64, scale: f64);
+}
+
+/// The one place where an element type picks its instruction-set method.
+///
+/// # Safety
+/// As for the `Isa` methods.
+#[inline(always)]
+unsafe fn apply64<I: Isa, T: Element>(isa: I, src: *const T, dst: *mut T, word: u64, scale: f64) {
+    // SAFETY: `KIND` names `T`, so each cast keeps the pointee type; the rest is the caller's.
+    unsafe {
+        match T::KIND {
+            Kind::F32 => isa.apply64_f32(src.cast(), dst.cast(), word, scale as f32),
+            Kind::F16 => isa.apply64_f16(src.cast(), dst.cast(), word, scale as f32),
+            Kind::Bf16 => isa.apply64_bf16(src.cast(), dst.cast(), word, scale as f32),
+            Kind::F64 => isa.apply64_f64(src.cast(), dst.cast(), word, scale),
+        }
+    }
 }
 
 /// The 64 scalar states that start the lanes: `states[j]` outputs word `j`.
@@ -114,40 +72,50 @@ pub(crate) fn lane_states(first: u64, step: Affine) -> [u64; 64] {
     states
 }
 
-/// Forward dropout over `n` elements: mask words to `mask` (unless null), outputs to `dst`
-/// (unless null).
+/// An output slice seen as possibly uninitialized memory, so that one kernel serves `&mut [T]`
+/// and `&mut [MaybeUninit<T>]` outputs.
+pub(crate) fn as_uninit<T>(y: &mut [T]) -> &mut [MaybeUninit<T>] {
+    // SAFETY: `MaybeUninit<T>` has the layout of `T`. The crate only ever writes initialized
+    // values through the result (`MaybeUninit::new`, `write`, or kernel stores of `T`), so `y`
+    // stays initialized for its owner.
+    unsafe { &mut *(core::ptr::from_mut(y) as *mut [MaybeUninit<T>]) }
+}
+
+/// Source and destination of a job's elements (equal in place), or `None` without elements.
+type Elems<T> = Option<(*const T, *mut T)>;
+
+/// Forward dropout over `n` elements: mask words to `mask`, outputs to `io`, where given. The
+/// bits of the last mask word past `n` keep their value.
 ///
 /// # Safety
-/// The instruction set of `isa` must be available. `src` (when `dst` is not null) is valid
-/// for `n` reads and `dst` for `n` writes; they are equal or do not overlap. `mask`, unless
-/// null, is valid for `ceil(n / 64)` writes.
+/// The instruction set of `isa` must be available. With `io`, the source is valid for `n`
+/// reads and the destination for `n` writes; they are equal or do not overlap. `mask` is
+/// valid for `ceil(n / 64)` reads and writes.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn generate<I: Isa, T: Element>(
     isa: I,
     seed: Seed,
     offset: u64,
     rate: Rate,
-    src: *const T,
-    dst: *mut T,
-    mask: *mut u64,
+    io: Elems<T>,
+    mask: Option<*mut u64>,
     n: usize,
 ) {
     let full = n / 64;
     // p = 0 and p = 1 decide every element without drawing a word.
     let constant = match rate.threshold {
         0 => Some(!0u64),
-        t if t > u64::from(u32::MAX) => Some(0),
+        _ if rate.drops_all() => Some(0),
         _ => None,
     };
     let emit = |b: usize, word: u64| {
         // SAFETY: b < full, so the word and its 64 elements are inside the caller's buffers.
         unsafe {
-            if !mask.is_null() {
-                mask.add(b).write(word);
+            if let Some(m) = mask {
+                m.add(b).write(word);
             }
-            if !dst.is_null() {
-                isa.apply64(src.add(64 * b), dst.add(64 * b), word, rate.scale);
+            if let Some((src, dst)) = io {
+                apply64(isa, src.add(64 * b), dst.add(64 * b), word, rate.scale);
             }
         }
     };
@@ -169,14 +137,21 @@ pub(crate) unsafe fn generate<I: Isa, T: Element>(
         let start = 64 * full;
         let mut words = Words::new(seed, offset.wrapping_add(start as u64));
         let bits = keep_bits(&mut words, rate.threshold, rem);
-        // SAFETY: word `full` and elements start..n are inside the caller's buffers; a null
-        // pointer is never offset.
+        // SAFETY: word `full` and elements start..n are inside the caller's buffers.
         unsafe {
-            if !mask.is_null() {
-                mask.add(full).write(bits);
+            if let Some(m) = mask {
+                let mut word = m.add(full).read();
+                store_word(&mut word, bits, rem);
+                m.add(full).write(word);
             }
-            if !dst.is_null() {
-                tail(src.add(start), dst.add(start), rem, bits, rate.scale);
+            if let Some((src, dst)) = io {
+                tail(
+                    src.add(start),
+                    dst.add(start),
+                    rem,
+                    bits,
+                    scale_of::<T>(&rate),
+                );
             }
         }
     }
@@ -185,26 +160,27 @@ pub(crate) unsafe fn generate<I: Isa, T: Element>(
 /// Applies the mask words at `mask` to `n` elements.
 ///
 /// # Safety
-/// As for [`generate`], with `mask` valid for `ceil(n / 64)` reads and `dst` not null.
+/// As for [`generate`], with `mask` valid for `ceil(n / 64)` reads.
 #[inline(always)]
 pub(crate) unsafe fn apply<I: Isa, T: Element>(
     isa: I,
     mask: *const u64,
-    scale: f32,
-    src: *const T,
-    dst: *mut T,
+    rate: Rate,
+    (src, dst): (*const T, *mut T),
     n: usize,
 ) {
     let full = n / 64;
     // SAFETY: every word and element index below is inside the caller's buffers.
     unsafe {
         for b in 0..full {
-            isa.apply64(src.add(64 * b), dst.add(64 * b), mask.add(b).read(), scale);
+            let word = mask.add(b).read();
+            apply64(isa, src.add(64 * b), dst.add(64 * b), word, rate.scale);
         }
         let rem = n % 64;
         if rem > 0 {
             let start = 64 * full;
             let bits = mask.add(full).read();
+            let scale = scale_of::<T>(&rate);
             tail(src.add(start), dst.add(start), rem, bits, scale);
         }
     }
@@ -215,7 +191,7 @@ pub(crate) unsafe fn apply<I: Isa, T: Element>(
 /// # Safety
 /// `src` valid for `rem` reads and `dst` for `rem` writes.
 #[inline(always)]
-unsafe fn tail<T: Element>(src: *const T, dst: *mut T, rem: usize, bits: u64, scale: f32) {
+unsafe fn tail<T: Element>(src: *const T, dst: *mut T, rem: usize, bits: u64, scale: T::Acc) {
     for i in 0..rem {
         // SAFETY: i < rem.
         unsafe {
@@ -232,18 +208,16 @@ macro_rules! entry_points {
         $(#[$attr])*
         /// # Safety
         /// The instruction set is available; pointers as for `kernels::generate`.
-        #[allow(clippy::too_many_arguments)]
         unsafe fn generate_raw<T: $crate::element::Element>(
             seed: $crate::Seed,
             offset: u64,
-            rate: $crate::reference::Rate,
-            src: *const T,
-            dst: *mut T,
-            mask: *mut u64,
+            rate: $crate::job::Rate,
+            io: Option<(*const T, *mut T)>,
+            mask: Option<*mut u64>,
             n: usize,
         ) {
             // SAFETY: forwarded from the caller.
-            unsafe { $crate::kernels::generate($isa, seed, offset, rate, src, dst, mask, n) }
+            unsafe { $crate::kernels::generate($isa, seed, offset, rate, io, mask, n) }
         }
 
         $(#[$attr])*
@@ -251,13 +225,12 @@ macro_rules! entry_points {
         /// The instruction set is available; pointers as for `kernels::apply`.
         unsafe fn apply_raw<T: $crate::element::Element>(
             mask: *const u64,
-            scale: f32,
-            src: *const T,
-            dst: *mut T,
+            rate: $crate::job::Rate,
+            io: (*const T, *mut T),
             n: usize,
         ) {
             // SAFETY: forwarded from the caller.
-            unsafe { $crate::kernels::apply($isa, mask, scale, src, dst, n) }
+            unsafe { $crate::kernels::apply($isa, mask, rate, io, n) }
         }
 
         impl $token {
@@ -266,58 +239,62 @@ macro_rules! entry_points {
                 self,
                 seed: $crate::Seed,
                 offset: u64,
-                rate: $crate::reference::Rate,
-                data: $crate::kernels::Data<'_, T>,
+                rate: $crate::job::Rate,
+                data: $crate::job::Data<'_, T>,
                 mask: Option<&mut [u64]>,
             ) {
-                $crate::kernels::with_raw(data, mask.map(|m| (m.as_mut_ptr(), m.len())), |src, dst, mask, n| {
-                    // SAFETY: the token exists only where the instruction set is available;
-                    // `with_raw` checked the lengths behind every pointer.
-                    unsafe { generate_raw(seed, offset, rate, src, dst, mask, n) }
-                })
+                let (io, mask, n) = $crate::kernels::raw(data, mask);
+                // SAFETY: the token exists only where the instruction set is available;
+                // `raw` checked the lengths behind every pointer.
+                unsafe { generate_raw(seed, offset, rate, io, mask, n) }
             }
 
             /// Applies mask words (see `reference::apply`, which it matches bit for bit).
             pub(crate) fn apply<T: $crate::element::Element>(
                 self,
                 mask: &[u64],
-                scale: f32,
-                data: $crate::kernels::Data<'_, T>,
+                rate: $crate::job::Rate,
+                data: $crate::job::Data<'_, T>,
             ) {
-                let words = (mask.as_ptr().cast_mut(), mask.len());
-                $crate::kernels::with_raw(data, Some(words), |src, dst, mask, n| {
-                    if !dst.is_null() {
-                        // SAFETY: as in `generate`; the mask is only read.
-                        unsafe { apply_raw(mask.cast_const(), scale, src, dst, n) }
-                    }
-                })
+                let n = data.len();
+                assert!(mask.len() >= n.div_ceil(64), "kernel job with a short mask");
+                if let (Some(io), _, _) = $crate::kernels::raw(data, None) {
+                    // SAFETY: as in `generate`; the mask is only read.
+                    unsafe { apply_raw(mask.as_ptr(), rate, io, n) }
+                }
             }
         }
     };
 }
 pub(crate) use entry_points;
 
-/// Checks a job and hands its raw pointers to `run`: `(src, dst, mask, n)`.
+/// The raw pointers of a checked job: `(elements, mask, n)`.
 ///
-/// Panics if `y` is shorter than `x` or the mask shorter than `ceil(n / 64)` words: the
-/// public functions return an `Error` before that, so the check only keeps these safe
-/// methods sound on their own.
-pub(crate) fn with_raw<T>(
-    mut data: Data<'_, T>,
-    mask: Option<(*mut u64, usize)>,
-    run: impl FnOnce(*const T, *mut T, *mut u64, usize),
-) {
+/// Panics if the mask is shorter than `ceil(n / 64)` words: the public functions return an
+/// `Error` before that, so the check only keeps the token methods sound on their own.
+pub(crate) fn raw<T>(
+    data: Data<'_, T>,
+    mask: Option<&mut [u64]>,
+) -> (Elems<T>, Option<*mut u64>, usize)
+where
+    T: Copy,
+{
     let n = data.len();
-    if let Data::Out { x, y } = &data {
-        assert_eq!(x.len(), y.len(), "kernel job with mismatched slices");
-    }
-    let mask = match mask {
-        Some((ptr, len)) => {
-            assert!(len >= n.div_ceil(64), "kernel job with a short mask");
-            ptr
+    let mask = mask.map(|m| {
+        assert!(m.len() >= n.div_ceil(64), "kernel job with a short mask");
+        m.as_mut_ptr()
+    });
+    let io = match data {
+        // `Data::Out` holds slices of equal length by construction (`Io::data`).
+        Data::Out { x, y } => {
+            assert_eq!(x.len(), y.len(), "kernel job with mismatched slices");
+            Some((x.as_ptr(), y.as_mut_ptr().cast::<T>()))
         }
-        None => core::ptr::null_mut(),
+        Data::InPlace(xy) => {
+            let p = xy.as_mut_ptr();
+            Some((p.cast_const(), p))
+        }
+        Data::MaskOnly(_) => None,
     };
-    let (src, dst) = data.raw();
-    run(src, dst, mask, n);
+    (io, mask, n)
 }

@@ -6,11 +6,10 @@
 //! vectorizes where the target has 64-bit lane multiplies; the compare, the bit packing and
 //! the element math use `wide` vectors.
 
-use super::{lane_states, Isa};
-use crate::element::{Element, Kind};
-use crate::pcg::{output, Affine};
+use super::{Isa, lane_states};
+use crate::pcg::{Affine, output};
 use half::{bf16, f16};
-use wide::{f32x8, u32x8};
+use wide::{f32x8, f64x4, u32x8, u64x4};
 
 /// The portable backend (always available).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -58,14 +57,37 @@ impl Isa for Portable {
     }
 
     #[inline(always)]
-    unsafe fn apply64<T: Element>(self, src: *const T, dst: *mut T, word: u64, scale: f32) {
-        // SAFETY: the caller guarantees 64 readable and writable elements; `Kind` says which
-        // type `T` is, so the casts do not change the pointee type.
-        unsafe {
-            match T::KIND {
-                Kind::F32 => apply64_f32(src.cast(), dst.cast(), word, scale),
-                Kind::F16 => apply64_f16(src.cast(), dst.cast(), word, scale),
-                Kind::Bf16 => apply64_bf16(src.cast(), dst.cast(), word, scale),
+    unsafe fn apply64_f32(self, src: *const f32, dst: *mut f32, word: u64, scale: f32) {
+        // SAFETY: forwarded from the caller.
+        unsafe { apply64_f32(src, dst, word, scale) }
+    }
+
+    #[inline(always)]
+    unsafe fn apply64_f16(self, src: *const f16, dst: *mut f16, word: u64, scale: f32) {
+        // SAFETY: forwarded from the caller.
+        unsafe { apply64_f16(src, dst, word, scale) }
+    }
+
+    #[inline(always)]
+    unsafe fn apply64_bf16(self, src: *const bf16, dst: *mut bf16, word: u64, scale: f32) {
+        // SAFETY: forwarded from the caller.
+        unsafe { apply64_bf16(src, dst, word, scale) }
+    }
+
+    #[inline(always)]
+    unsafe fn apply64_f64(self, src: *const f64, dst: *mut f64, word: u64, scale: f64) {
+        let s = f64x4::splat(scale);
+        let bit = u64x4::new([1, 2, 4, 8]);
+        for g in 0..16 {
+            // SAFETY: 4 * g + 4 <= 64; unaligned reads and writes of plain arrays.
+            unsafe {
+                let x = f64x4::new(src.add(4 * g).cast::<[f64; 4]>().read_unaligned());
+                let keep = (u64x4::splat((word >> (4 * g)) & 0xf) & bit).simd_eq(bit);
+                let y: u64x4 = wide::bytemuck::cast(x * s);
+                let y: f64x4 = wide::bytemuck::cast(y & keep);
+                dst.add(4 * g)
+                    .cast::<[f64; 4]>()
+                    .write_unaligned(y.to_array());
             }
         }
     }
@@ -121,7 +143,7 @@ fn widen_f16(h: u32x8) -> f32x8 {
     // normals and subnormals alike.
     let scaled: f32x8 = wide::bytemuck::cast(magnitude << 13);
     let finite: u32x8 = wide::bytemuck::cast(scaled * f32x8::splat(5.192_297e33)); // 2^112
-                                                                                   // Infinities and NaNs: the exponent becomes all ones.
+    // Infinities and NaNs: the exponent becomes all ones.
     let special = magnitude.simd_ge(u32x8::splat(0x7c00));
     let special_bits = (magnitude << 13) | u32x8::splat(0x7f80_0000);
     wide::bytemuck::cast(special.select(special_bits, finite) | sign)

@@ -7,6 +7,11 @@ use rand_core::Rng;
 use rand_pcg::Pcg32;
 use simd_dropout::{Element, Seed};
 
+/// Bit `i` of a word slice.
+pub fn bit(words: &[u64], i: usize) -> bool {
+    (words[i / 64] >> (i % 64)) & 1 == 1
+}
+
 /// The `p` values every harness covers (SPEC and STYLE.md).
 pub const PS: [f64; 7] = [
     0.0,
@@ -65,30 +70,29 @@ pub fn spec_mask(keep: &[bool]) -> Vec<u64> {
     words
 }
 
-/// SPEC 1: the f32 scale.
-pub fn spec_scale(p: f64) -> f32 {
-    if p < 1.0 {
-        (1.0 / (1.0 - p)) as f32
-    } else {
-        0.0
+/// The contract's output of one kept element, written independently of the crate: f32, f16
+/// and bf16 multiply in f32 by the f32-rounded scale, f64 in f64 by the exact one.
+pub fn spec_out<T: FromBits>(x: T, keep: bool, p: f64) -> T {
+    if !keep || p >= 1.0 {
+        return T::ZERO_;
     }
+    T::spec_scaled(x, 1.0 / (1.0 - p))
 }
 
-/// SPEC 4: one output element.
-pub fn spec_out<T: Element>(x: T, keep: bool, scale: f32) -> T {
-    if keep {
-        T::from_f32(x.to_f32() * scale)
-    } else {
-        T::ZERO
-    }
+/// One element of a forward at `p` with decision `keep`.
+pub fn spec_forward<T: FromBits>(x: &[T], keep: &[bool], p: f64) -> Vec<T> {
+    x.iter()
+        .zip(keep)
+        .map(|(&v, &k)| spec_out(v, k, p))
+        .collect()
 }
 
-/// Same bits, or both NaN (the one freedom SPEC allows).
-pub fn same<T: Element>(a: T, b: T) -> bool {
-    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+/// Same bits, or both NaN (the one freedom the contract allows).
+pub fn same<T: FromBits>(a: T, b: T) -> bool {
+    a.to_bits() == b.to_bits() || (a.nan() && b.nan())
 }
 
-pub fn assert_same<T: Element>(got: &[T], want: &[T], what: &str) {
+pub fn assert_same<T: FromBits>(got: &[T], want: &[T], what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         assert!(
@@ -100,28 +104,105 @@ pub fn assert_same<T: Element>(got: &[T], want: &[T], what: &str) {
     }
 }
 
-/// Element types built from raw bits, for arbitrary bit patterns.
+/// The element types, with what the tests need of them, written against `half` and the
+/// primitive types rather than the crate.
 pub trait FromBits: Element {
-    fn from_bits_u32(bits: u32) -> Self;
     const NAME: &'static str;
+    const ZERO_: Self;
+    fn from_bits_u64(bits: u64) -> Self;
+    fn from_f64(v: f64) -> Self;
+    fn to_f64(self) -> f64;
+    fn nan(self) -> bool;
+    /// `round_T(x * scale)` with the contract's arithmetic for the type.
+    fn spec_scaled(x: Self, scale64: f64) -> Self;
+    /// Rounds to the type's computing precision (f32, or f64 for f64). An f32 operation is
+    /// emulated exactly by the f64 operation rounded this way (53 >= 2 * 24 + 2).
+    fn rw(v: f64) -> f64 {
+        v as f32 as f64
+    }
+    /// A computed value rounded once to the type.
+    fn from_work(v: f64) -> Self {
+        Self::from_f64(v)
+    }
 }
 impl FromBits for f32 {
-    fn from_bits_u32(bits: u32) -> Self {
-        f32::from_bits(bits)
-    }
     const NAME: &'static str = "f32";
+    const ZERO_: Self = 0.0;
+    fn from_bits_u64(bits: u64) -> Self {
+        f32::from_bits(bits as u32)
+    }
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+    fn nan(self) -> bool {
+        self.is_nan()
+    }
+    fn spec_scaled(x: Self, scale64: f64) -> Self {
+        x * scale64 as f32
+    }
+}
+impl FromBits for f64 {
+    const NAME: &'static str = "f64";
+    const ZERO_: Self = 0.0;
+    fn from_bits_u64(bits: u64) -> Self {
+        f64::from_bits(bits)
+    }
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+    fn to_f64(self) -> f64 {
+        self
+    }
+    fn nan(self) -> bool {
+        self.is_nan()
+    }
+    fn spec_scaled(x: Self, scale64: f64) -> Self {
+        x * scale64
+    }
+    fn rw(v: f64) -> f64 {
+        v
+    }
 }
 impl FromBits for f16 {
-    fn from_bits_u32(bits: u32) -> Self {
+    const NAME: &'static str = "f16";
+    const ZERO_: Self = f16::ZERO;
+    fn from_bits_u64(bits: u64) -> Self {
         f16::from_bits(bits as u16)
     }
-    const NAME: &'static str = "f16";
+    fn from_f64(v: f64) -> Self {
+        f16::from_f32(v as f32)
+    }
+    fn to_f64(self) -> f64 {
+        self.to_f64()
+    }
+    fn nan(self) -> bool {
+        self.is_nan()
+    }
+    fn spec_scaled(x: Self, scale64: f64) -> Self {
+        f16::from_f32(x.to_f32() * scale64 as f32)
+    }
 }
 impl FromBits for bf16 {
-    fn from_bits_u32(bits: u32) -> Self {
+    const NAME: &'static str = "bf16";
+    const ZERO_: Self = bf16::ZERO;
+    fn from_bits_u64(bits: u64) -> Self {
         bf16::from_bits(bits as u16)
     }
-    const NAME: &'static str = "bf16";
+    fn from_f64(v: f64) -> Self {
+        bf16::from_f32(v as f32)
+    }
+    fn to_f64(self) -> f64 {
+        self.to_f64()
+    }
+    fn nan(self) -> bool {
+        self.is_nan()
+    }
+    fn spec_scaled(x: Self, scale64: f64) -> Self {
+        bf16::from_f32(x.to_f32() * scale64 as f32)
+    }
 }
 
 /// Deterministic test data: mostly ordinary values, with NaN, infinities, zeros and
@@ -130,11 +211,11 @@ pub fn data<T: FromBits>(n: usize, salt: u64) -> Vec<T> {
     let mut g = Pcg32::new(salt, 99);
     (0..n)
         .map(|i| match i % 17 {
-            3 => T::from_f32(f32::NAN),
-            5 => T::from_f32(f32::INFINITY),
-            7 => T::from_f32(-0.0),
-            11 => T::from_bits_u32(1), // smallest subnormal of each type
-            _ => T::from_f32((g.next_u32() as i32) as f32 / 1.0e6),
+            3 => T::from_f64(f64::NAN),
+            5 => T::from_f64(f64::INFINITY),
+            7 => T::from_f64(-0.0),
+            11 => T::from_bits_u64(1), // smallest subnormal of each type
+            _ => T::from_f64((g.next_u32() as i32) as f64 / 1.0e6),
         })
         .collect()
 }

@@ -1,0 +1,503 @@
+//! Shapes: the `[outer][mid][inner]` view of broadcast dropout, and the strided `View` of a
+//! tensor inside a larger logical tensor.
+
+use crate::Error;
+
+/// `a * b * ...` for dimensions, `None` when it overflows; a zero factor makes the product
+/// zero whatever the order (so `[0, MAX, MAX]` and `[MAX, MAX, 0]` agree).
+const fn product(dims: &[usize]) -> Option<usize> {
+    let mut i = 0;
+    while i < dims.len() {
+        if dims[i] == 0 {
+            return Some(0);
+        }
+        i += 1;
+    }
+    let mut acc = 1usize;
+    let mut i = 0;
+    while i < dims.len() {
+        acc = match acc.checked_mul(dims[i]) {
+            Some(v) => v,
+            None => return None,
+        };
+        i += 1;
+    }
+    Some(acc)
+}
+
+/// A row-major `[outer][mid][inner]` view for broadcast (structured) dropout: one decision per
+/// `(outer, inner)` pair, shared by every `mid`. Decision `o * inner + k` uses word
+/// `offset + o * inner + k`; the mask has `outer * inner` bits.
+///
+/// ```
+/// use simd_dropout::Shape;
+/// // Channel dropout on NCHW [2][3][4][4]: one decision per (n, c).
+/// assert_eq!(Shape::channels(2, 3, 16), Shape::new(6, 16, 1));
+/// // Column ("node") dropout on a [rows][cols] matrix: one decision per column.
+/// assert_eq!(Shape::columns(5, 7), Shape::new(1, 5, 7));
+/// // A product that overflows is reported by every call that uses the shape.
+/// assert_eq!(Shape::channels(usize::MAX, 2, 1).decisions(), None);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Shape {
+    outer: usize,
+    mid: usize,
+    inner: usize,
+    /// The constructor's own product (`outer = n * c`) overflowed.
+    overflow: bool,
+}
+
+impl Shape {
+    /// `[outer][mid][inner]`.
+    pub const fn new(outer: usize, mid: usize, inner: usize) -> Self {
+        Shape {
+            outer,
+            mid,
+            inner,
+            overflow: false,
+        }
+    }
+
+    /// Channel dropout on NCHW (`spatial = H * W`): drops whole feature maps.
+    ///
+    /// ```
+    /// assert_eq!(simd_dropout::Shape::channels(8, 64, 49).decisions(), Some(512));
+    /// ```
+    pub const fn channels(n: usize, c: usize, spatial: usize) -> Self {
+        match product(&[n, c]) {
+            Some(outer) => Shape::new(outer, spatial, 1),
+            None => Shape {
+                overflow: true,
+                ..Shape::new(usize::MAX, spatial, 1)
+            },
+        }
+    }
+
+    /// Channel dropout on channels-last NHWC (`spatial = H * W`): one decision per `(n, c)`.
+    pub const fn channels_last(n: usize, spatial: usize, c: usize) -> Self {
+        Shape::new(n, spatial, c)
+    }
+
+    /// Column ("node") dropout on a row-major `[rows][cols]` matrix: drops whole columns.
+    pub const fn columns(rows: usize, cols: usize) -> Self {
+        Shape::new(1, rows, cols)
+    }
+
+    /// Drop-path / stochastic depth: one decision per sample of `per_sample` elements.
+    pub const fn samples(batch: usize, per_sample: usize) -> Self {
+        Shape::new(batch, per_sample, 1)
+    }
+
+    /// `(outer, mid, inner)`.
+    pub const fn dims(self) -> (usize, usize, usize) {
+        (self.outer, self.mid, self.inner)
+    }
+
+    /// The number of elements, or `None` if it overflows `usize`.
+    ///
+    /// ```
+    /// assert_eq!(simd_dropout::Shape::new(2, 3, 4).elements(), Some(24));
+    /// assert_eq!(simd_dropout::Shape::new(usize::MAX, 2, 1).elements(), None);
+    /// assert_eq!(simd_dropout::Shape::new(usize::MAX, usize::MAX, 0).elements(), Some(0));
+    /// ```
+    pub const fn elements(self) -> Option<usize> {
+        if self.overflow {
+            return None;
+        }
+        product(&[self.outer, self.mid, self.inner])
+    }
+
+    /// The number of decisions (`outer * inner`: the mask's bits and the words drawn), or
+    /// `None` if it overflows.
+    ///
+    /// ```
+    /// assert_eq!(simd_dropout::Shape::new(2, 3, 4).decisions(), Some(8));
+    /// ```
+    pub const fn decisions(self) -> Option<usize> {
+        if self.overflow {
+            return None;
+        }
+        product(&[self.outer, self.inner])
+    }
+
+    /// The decisions of a shape that describes exactly `len` elements of `arg`.
+    pub(crate) fn check(self, arg: &'static str, len: usize) -> Result<usize, Error> {
+        match (self.elements(), self.decisions()) {
+            (Some(n), Some(d)) if n == len => Ok(d),
+            (Some(n), Some(_)) => Err(Error::ShapeMismatch {
+                arg,
+                elements: Some(n),
+                len,
+            }),
+            _ => Err(Error::ShapeMismatch {
+                arg,
+                elements: None,
+                len,
+            }),
+        }
+    }
+}
+
+/// The most dimensions a [`View`] has.
+pub const MAX_RANK: usize = 6;
+
+/// Where the elements of a strided call sit: in memory (dimensions, strides in elements, and
+/// the buffer index of the first element) and in the stream (the view's place in a larger
+/// logical tensor).
+///
+/// Element `(i_0, ..., i_k)` of the view is at buffer index `base + sum(i_d * stride_d)`.
+/// Its random word is `offset + j`, where `j` is the row-major index of
+/// `(start_0 + i_0, ..., start_k + i_k)` in the full tensor (the view itself when no window
+/// is given). So a transposed or sliced array, a tensor-parallel shard of a weight matrix, or
+/// a data-parallel slice of a batch each gets, in one call, the bits the contiguous call on
+/// the full logical tensor gives its elements. Mask bit `n` of a call is the view's `n`-th
+/// element in row-major order.
+///
+/// ```
+/// use simd_dropout::View;
+/// // A [3, 4] matrix stored column-major (a transposed array).
+/// let v = View::strided(&[3, 4], &[1, 3], 0)?;
+/// assert_eq!(v.len(), 12);
+/// // Rows 2..4 of an [8, 4] batch: the same words as those rows of the whole batch.
+/// let shard = View::contiguous(&[2, 4])?.within(&[2, 0], &[8, 4])?;
+/// assert_eq!(shard.dims(), &[2, 4]);
+/// # Ok::<(), simd_dropout::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct View {
+    rank: usize,
+    dims: [usize; MAX_RANK],
+    strides: [isize; MAX_RANK],
+    base: usize,
+    start: [usize; MAX_RANK],
+    full: [usize; MAX_RANK],
+    len: usize,
+}
+
+impl View {
+    /// A row-major contiguous view of `dims` at buffer index 0.
+    pub fn contiguous(dims: &[usize]) -> Result<View, Error> {
+        let mut strides = [0isize; MAX_RANK];
+        let mut acc: isize = 1;
+        for d in (0..dims.len().min(MAX_RANK)).rev() {
+            strides[d] = acc;
+            acc = acc.saturating_mul(dims[d].try_into().unwrap_or(isize::MAX));
+        }
+        View::strided(dims, &strides[..dims.len().min(MAX_RANK)], 0)
+    }
+
+    /// A view of `dims` with `strides` (in elements, negative allowed) whose first element is
+    /// at buffer index `base`. Errors: more than [`MAX_RANK`] dimensions, `strides` of another
+    /// length, an element count that overflows `usize`.
+    pub fn strided(dims: &[usize], strides: &[isize], base: usize) -> Result<View, Error> {
+        if dims.len() > MAX_RANK {
+            return Err(Error::InvalidView {
+                reason: "more than MAX_RANK (6) dimensions",
+            });
+        }
+        if strides.len() != dims.len() {
+            return Err(Error::InvalidView {
+                reason: "strides and dims differ in length",
+            });
+        }
+        let len = product(dims).ok_or(Error::InvalidView {
+            reason: "the element count overflows usize",
+        })?;
+        let mut v = View {
+            rank: dims.len(),
+            dims: [1; MAX_RANK],
+            strides: [0; MAX_RANK],
+            base,
+            start: [0; MAX_RANK],
+            full: [1; MAX_RANK],
+            len,
+        };
+        v.dims[..dims.len()].copy_from_slice(dims);
+        v.strides[..dims.len()].copy_from_slice(strides);
+        v.full[..dims.len()].copy_from_slice(dims);
+        Ok(v)
+    }
+
+    /// The same view placed at index `start` of a full logical tensor of shape `full`, whose
+    /// row-major index gives each element's stream position. Errors: lengths that differ from
+    /// the view's rank, a window outside `full`, a full tensor whose count overflows `usize`.
+    pub fn within(mut self, start: &[usize], full: &[usize]) -> Result<View, Error> {
+        if start.len() != self.rank || full.len() != self.rank {
+            return Err(Error::InvalidView {
+                reason: "start or full shape differs from the view's rank",
+            });
+        }
+        for d in 0..self.rank {
+            let end = start[d].checked_add(self.dims[d]);
+            if end.is_none_or(|e| e > full[d]) {
+                return Err(Error::InvalidView {
+                    reason: "the window lies outside the full shape",
+                });
+            }
+        }
+        if product(full).is_none() {
+            return Err(Error::InvalidView {
+                reason: "the full shape's element count overflows usize",
+            });
+        }
+        self.start[..self.rank].copy_from_slice(start);
+        self.full[..self.rank].copy_from_slice(full);
+        Ok(self)
+    }
+
+    /// The dimensions.
+    pub fn dims(&self) -> &[usize] {
+        &self.dims[..self.rank]
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// `true` when the view has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The same dimensions and window, stored row-major and contiguous from index 0 (the
+    /// layout of a fresh output buffer).
+    ///
+    /// ```
+    /// let v = simd_dropout::View::strided(&[3, 4], &[1, 3], 0)?.within(&[1, 0], &[5, 4])?;
+    /// let out = v.compact();
+    /// assert_eq!((out.dims(), out.len()), (v.dims(), 12));
+    /// # Ok::<(), simd_dropout::Error>(())
+    /// ```
+    pub fn compact(&self) -> View {
+        let mut v = *self;
+        let mut acc = 1isize;
+        for d in (0..MAX_RANK).rev() {
+            v.strides[d] = acc;
+            // The element count fits usize, so no partial product overflows unless a later
+            // dimension is zero, where strides do not matter.
+            acc = acc.wrapping_mul(v.dims[d] as isize);
+        }
+        v.base = 0;
+        v
+    }
+
+    /// The number of elements of the full logical tensor.
+    pub(crate) fn full_len(&self) -> usize {
+        // `within` and `strided` checked that it fits.
+        self.full.iter().product()
+    }
+
+    /// Whether two views cover the same elements of the same full tensor.
+    pub(crate) fn same_positions(&self, other: &View) -> bool {
+        self.rank == other.rank
+            && self.dims == other.dims
+            && self.start == other.start
+            && self.full == other.full
+    }
+
+    /// `InvalidView` unless every element lies inside a buffer of `len` elements.
+    pub(crate) fn check_fits(&self, len: usize) -> Result<(), Error> {
+        if self.len == 0 {
+            return Ok(());
+        }
+        let (mut lo, mut hi) = (self.base as i128, self.base as i128);
+        for d in 0..MAX_RANK {
+            let reach = self.strides[d] as i128 * (self.dims[d] as i128 - 1);
+            if reach < 0 {
+                lo += reach;
+            } else {
+                hi += reach;
+            }
+        }
+        if lo < 0 || hi >= len as i128 {
+            return Err(Error::InvalidView {
+                reason: "the view reaches outside its buffer",
+            });
+        }
+        Ok(())
+    }
+
+    /// `InvalidView` unless no two elements share a buffer index (a written view). The test
+    /// is the usual sufficient one: sorted by stride, each dimension steps over everything the
+    /// smaller ones reach.
+    pub(crate) fn check_no_overlap(&self) -> Result<(), Error> {
+        if self.len <= 1 {
+            return Ok(());
+        }
+        let mut used: [(u128, u128); MAX_RANK] = [(0, 0); MAX_RANK];
+        let mut n = 0;
+        for d in 0..MAX_RANK {
+            if self.dims[d] > 1 {
+                used[n] = (self.strides[d].unsigned_abs() as u128, self.dims[d] as u128);
+                n += 1;
+            }
+        }
+        let used = &mut used[..n];
+        used.sort_unstable();
+        let mut reach = 0u128;
+        for &(stride, dim) in used.iter() {
+            if stride <= reach {
+                return Err(Error::InvalidView {
+                    reason: "the output view's strides overlap",
+                });
+            }
+            reach += stride * (dim - 1);
+        }
+        Ok(())
+    }
+
+    /// The rows of the view (every index but the last), each as
+    /// `(buffer index of its first element, stream position, row-major view index)`, with
+    /// the length and stride of a row.
+    pub(crate) fn rows(&self) -> Rows {
+        let last = MAX_RANK - 1;
+        // Right-align the dimensions so the last one is always the row.
+        let mut v = Rows {
+            dims: [1; MAX_RANK],
+            strides: [0; MAX_RANK],
+            pos_strides: [0; MAX_RANK],
+            idx: [0; MAX_RANK],
+            base: self.base as isize,
+            first_pos: 0,
+            row_len: 1,
+            row_stride: 0,
+            rows_left: 0,
+            done: 0,
+        };
+        let shift = MAX_RANK - self.rank;
+        let mut pos_stride = 1u64;
+        let mut first = 0u64;
+        for d in (0..self.rank).rev() {
+            v.dims[d + shift] = self.dims[d];
+            v.strides[d + shift] = self.strides[d];
+            v.pos_strides[d + shift] = pos_stride;
+            first = first.wrapping_add(self.start[d] as u64 * pos_stride);
+            pos_stride = pos_stride.wrapping_mul(self.full[d] as u64);
+        }
+        v.first_pos = first;
+        v.row_len = v.dims[last];
+        v.row_stride = v.strides[last];
+        v.rows_left = if self.len == 0 {
+            0
+        } else {
+            self.len / v.row_len
+        };
+        v
+    }
+}
+
+/// The rows of a [`View`] in row-major order.
+#[derive(Clone, Debug)]
+pub(crate) struct Rows {
+    dims: [usize; MAX_RANK],
+    strides: [isize; MAX_RANK],
+    pos_strides: [u64; MAX_RANK],
+    idx: [usize; MAX_RANK],
+    base: isize,
+    first_pos: u64,
+    /// Elements per row and their stride.
+    pub(crate) row_len: usize,
+    pub(crate) row_stride: isize,
+    rows_left: usize,
+    done: usize,
+}
+
+/// One row: where it starts in the buffer, its stream position (relative to the call's
+/// offset), and the row-major index of its first element in the view.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Row {
+    pub(crate) at: usize,
+    pub(crate) pos: u64,
+    pub(crate) index: usize,
+}
+
+impl Iterator for Rows {
+    type Item = Row;
+    fn next(&mut self) -> Option<Row> {
+        if self.rows_left == 0 {
+            return None;
+        }
+        let mut at = self.base;
+        let mut pos = self.first_pos;
+        for d in 0..MAX_RANK - 1 {
+            at += self.idx[d] as isize * self.strides[d];
+            pos = pos.wrapping_add(self.idx[d] as u64 * self.pos_strides[d]);
+        }
+        let row = Row {
+            // Checked against the buffer by `check_fits`, so never negative.
+            at: at as usize,
+            pos,
+            index: self.done * self.row_len,
+        };
+        self.rows_left -= 1;
+        self.done += 1;
+        // The odometer over every dimension but the last.
+        for d in (0..MAX_RANK - 1).rev() {
+            self.idx[d] += 1;
+            if self.idx[d] < self.dims[d] {
+                break;
+            }
+            self.idx[d] = 0;
+        }
+        Some(row)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlap_detection() {
+        assert!(
+            View::strided(&[4, 4], &[4, 1], 0)
+                .unwrap()
+                .check_no_overlap()
+                .is_ok()
+        );
+        assert!(
+            View::strided(&[4, 4], &[1, 4], 0)
+                .unwrap()
+                .check_no_overlap()
+                .is_ok()
+        );
+        assert!(
+            View::strided(&[4, 4], &[2, 1], 0)
+                .unwrap()
+                .check_no_overlap()
+                .is_err()
+        );
+        assert!(
+            View::strided(&[4, 4], &[0, 1], 0)
+                .unwrap()
+                .check_no_overlap()
+                .is_err()
+        );
+        assert!(
+            View::strided(&[1, 4], &[0, 1], 0)
+                .unwrap()
+                .check_no_overlap()
+                .is_ok()
+        );
+        assert!(
+            View::strided(&[3, 4], &[-4, 1], 8)
+                .unwrap()
+                .check_no_overlap()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn fits_with_negative_strides() {
+        let v = View::strided(&[3, 4], &[-4, 1], 8).unwrap();
+        assert!(v.check_fits(12).is_ok());
+        assert!(v.check_fits(11).is_err());
+        assert!(
+            View::strided(&[3, 4], &[-4, 1], 7)
+                .unwrap()
+                .check_fits(100)
+                .is_err()
+        );
+    }
+}

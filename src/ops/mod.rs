@@ -1,0 +1,15 @@
+//! The operations, one topic per file. Each checks nothing (the public methods of
+//! [`Backend`](crate::Backend) have), draws its decisions through the backend's kernels, and
+//! writes its elements.
+
+pub(crate) mod alpha;
+pub(crate) mod broadcast;
+mod decisions;
+pub(crate) mod element;
+pub(crate) mod fused;
+pub(crate) mod strided;
+
+pub use strided::Strided;
+
+/// A stream: the seed and the position of the call's first word.
+pub(crate) type At = (crate::Seed, u64);
