@@ -9,20 +9,25 @@ use alloc::vec::Vec;
 /// Bits per staged chunk when a mask does not start at a word boundary.
 const CHUNK: usize = 4096;
 
-/// The little-endian bytes `0` / `1` of the eight bits of each byte value.
-const SPREAD: [u64; 256] = {
-    let mut t = [0u64; 256];
+/// The eight values (`0`/`1`, or `false`/`true`) of the eight bits of each byte value.
+const fn spread_table<E: Copy>(no: E, yes: E) -> [[E; 8]; 256] {
+    let mut t = [[no; 8]; 256];
     let mut b = 0;
     while b < 256 {
         let mut j = 0;
         while j < 8 {
-            t[b] |= (((b >> j) & 1) as u64) << (8 * j);
+            if (b >> j) & 1 == 1 {
+                t[b][j] = yes;
+            }
             j += 1;
         }
         b += 1;
     }
     t
-};
+}
+
+const SPREAD_BYTES: [[u8; 8]; 256] = spread_table(0, 1);
+const SPREAD_BOOLS: [[bool; 8]; 256] = spread_table(false, true);
 
 /// A borrowed mask of `len` elements from bit `start` of a word slice (for `no_std` code
 /// and for masks stored in caller buffers).
@@ -99,7 +104,7 @@ impl<'a> MaskRef<'a> {
     }
 
     /// Writes one byte per element, `1` kept and `0` dropped (a `u8` mask tensor), into
-    /// `out`, which must have exactly `len` elements. Eight bytes per table look-up.
+    /// `out`, which must have exactly `len` elements.
     ///
     /// ```
     /// let m = simd_dropout::MaskRef::new(&[0b110], 3)?;
@@ -110,19 +115,7 @@ impl<'a> MaskRef<'a> {
     /// ```
     pub fn write_bytes(&self, out: &mut [u8]) -> Result<(), Error> {
         check_len("out", self.len, out.len())?;
-        self.chunks(|first, words, len| {
-            let out = &mut out[first..first + len];
-            let bytes = words.iter().flat_map(|w| w.to_le_bytes());
-            let mut groups = out.chunks_exact_mut(8);
-            for (o, b) in (&mut groups).zip(bytes.clone()) {
-                o.copy_from_slice(&SPREAD[usize::from(b)].to_le_bytes());
-            }
-            let rest = groups.into_remainder();
-            if let Some(b) = bytes.clone().nth(len / 8) {
-                let spread = SPREAD[usize::from(b)].to_le_bytes();
-                rest.copy_from_slice(&spread[..rest.len()]);
-            }
-        });
+        self.spread(out, &SPREAD_BYTES);
         Ok(())
     }
 
@@ -138,15 +131,25 @@ impl<'a> MaskRef<'a> {
     /// ```
     pub fn write_bools(&self, out: &mut [bool]) -> Result<(), Error> {
         check_len("out", self.len, out.len())?;
+        self.spread(out, &SPREAD_BOOLS);
+        Ok(())
+    }
+
+    /// One value per element from a table of eight per mask byte: one 8-element copy per
+    /// look-up.
+    fn spread<E: Copy>(&self, out: &mut [E], table: &[[E; 8]; 256]) {
         self.chunks(|first, words, len| {
             let out = &mut out[first..first + len];
-            for (o, &w) in out.chunks_mut(64).zip(words) {
-                for (j, b) in o.iter_mut().enumerate() {
-                    *b = (w >> j) & 1 == 1;
-                }
+            let bytes = words.iter().flat_map(|w| w.to_le_bytes());
+            let mut groups = out.chunks_exact_mut(8);
+            for (o, b) in (&mut groups).zip(bytes.clone()) {
+                o.copy_from_slice(&table[usize::from(b)]);
+            }
+            let rest = groups.into_remainder();
+            if let Some(b) = bytes.clone().nth(len / 8) {
+                rest.copy_from_slice(&table[usize::from(b)][..rest.len()]);
             }
         });
-        Ok(())
     }
 
     /// `f(first element, words, len)` over the mask realigned to bit 0, a chunk at a time

@@ -6,8 +6,8 @@ use crate::Error;
 use crate::backend::Backend;
 use crate::element::{Acc, Element};
 use crate::job::{Bits, BitsMut, Data, Rate};
-use crate::ops::{element, At};
 use crate::ops::decisions::{Decisions, chunked, decide, per_word};
+use crate::ops::{At, element};
 
 /// Alpha dropout's rate and constants in f64: kept `a * x + b`, dropped `c`.
 #[derive(Clone, Copy, Debug)]

@@ -99,8 +99,9 @@ pub(crate) enum Mask<'a> {
     In(Option<Bits<'a>>),
 }
 
-/// Bits per staged chunk of a strided row.
+/// Columns staged per row at a time, and rows per tile of the strided path.
 const CHUNK: usize = 4096;
+const TILE_ROWS: usize = 32;
 
 /// Runs a checked strided call.
 pub(crate) fn run<T: Element>(
@@ -110,58 +111,66 @@ pub(crate) fn run<T: Element>(
     io: Strided<'_, T>,
     mut mask: Mask<'_>,
 ) {
-    match io {
+    let (x_view, y_view, mut el) = match io {
         Strided::Out {
             x,
             x_view,
             y,
             y_view,
-        } => {
-            let ys = y_view.rows();
-            for (xr, yr) in x_view.rows().zip(ys.clone()) {
-                let row = Row {
-                    len: ys.row_len,
-                    x: (xr.at, x_view.rows().row_stride),
-                    y: (yr.at, ys.row_stride),
-                    pos: at.1.wrapping_add(xr.pos),
-                    bit: xr.index,
-                };
-                one_row(backend, rate, at.0, Elements::Out(x, y), row, &mut mask);
-            }
+        } => (x_view, y_view, Elements::Out(x, y)),
+        Strided::InPlace { xy, view } => (view, view, Elements::InPlace(xy)),
+    };
+    let (xs, ys) = (x_view.rows(), y_view.rows());
+    let (len, sx, sy) = (xs.row_len, xs.row_stride, ys.row_stride);
+    let rows = xs.zip(ys).map(|(a, b)| Row {
+        len,
+        x: (a.at, sx),
+        y: (b.at, sy),
+        pos: at.1.wrapping_add(a.pos),
+        bit: a.index,
+    });
+    if (sx == 1 && sy == 1) || len <= 1 {
+        for row in rows {
+            contiguous_row(backend, rate, at.0, el.reborrow(), row, &mut mask);
         }
-        Strided::InPlace { xy, view } => {
-            let rows = view.rows();
-            let stride = rows.row_stride;
-            for r in rows.clone() {
-                let row = Row {
-                    len: rows.row_len,
-                    x: (r.at, stride),
-                    y: (r.at, stride),
-                    pos: at.1.wrapping_add(r.pos),
-                    bit: r.index,
-                };
-                one_row(
-                    backend,
-                    rate,
-                    at.0,
-                    Elements::InPlace(&mut *xy),
-                    row,
-                    &mut mask,
-                );
-            }
+        return;
+    }
+    // Strided rows go in tiles of TILE_ROWS rows by 64 columns: the rows' bits are drawn
+    // once per 4096 columns, and a tile touches few pages and cache lines of either buffer
+    // (a transposed view reads each line of a column for 16 rows in a row).
+    let mut block = [Row::default(); TILE_ROWS];
+    let mut n = 0;
+    for row in rows {
+        block[n] = row;
+        n += 1;
+        if n == TILE_ROWS {
+            tiles(backend, rate, at.0, &mut el, &block, &mut mask);
+            n = 0;
+        }
+    }
+    if n > 0 {
+        tiles(backend, rate, at.0, &mut el, &block[..n], &mut mask);
+    }
+}
+
+/// The buffers of a call.
+enum Elements<'a, T> {
+    Out(&'a [T], &'a mut [T]),
+    InPlace(&'a mut [T]),
+}
+
+impl<T> Elements<'_, T> {
+    fn reborrow(&mut self) -> Elements<'_, T> {
+        match self {
+            Elements::Out(x, y) => Elements::Out(x, y),
+            Elements::InPlace(xy) => Elements::InPlace(xy),
         }
     }
 }
 
-/// The buffers of a row.
-enum Elements<'a, 'b, T> {
-    Out(&'a [T], &'b mut [T]),
-    InPlace(&'b mut [T]),
-}
-
 /// One row: its length, `(buffer index, stride)` in the input and the output, its stream
 /// position and its first mask bit.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Row {
     len: usize,
     x: (usize, isize),
@@ -170,73 +179,137 @@ struct Row {
     bit: usize,
 }
 
-fn one_row<T: Element>(
+/// A row whose elements are contiguous in both buffers: the kernels directly.
+fn contiguous_row<T: Element>(
     backend: Backend,
     rate: Rate,
     seed: crate::Seed,
-    el: Elements<'_, '_, T>,
+    el: Elements<'_, T>,
     row: Row,
     mask: &mut Mask<'_>,
 ) {
     let n = row.len;
-    if row.x.1 == 1 && row.y.1 == 1 {
-        let data = match el {
-            Elements::Out(x, y) => Data::Out {
-                x: &x[row.x.0..row.x.0 + n],
-                y: crate::kernels::as_uninit(&mut y[row.y.0..row.y.0 + n]),
-            },
-            Elements::InPlace(xy) => Data::InPlace(&mut xy[row.x.0..row.x.0 + n]),
-        };
-        match mask {
-            Mask::Out(m) => {
-                let m = m.as_mut().map(|m| m.advanced(row.bit));
-                backend.generate_at(seed, row.pos, rate, data, m);
-            }
-            Mask::In(Some(m)) => backend.apply_at(Bits::at(m.words, m.start + row.bit), rate, data),
-            Mask::In(None) => backend.generate_at(seed, row.pos, rate, data, None),
+    let data = match el {
+        Elements::Out(x, y) => Data::Out {
+            x: &x[row.x.0..row.x.0 + n],
+            y: crate::kernels::as_uninit(&mut y[row.y.0..row.y.0 + n]),
+        },
+        Elements::InPlace(xy) => Data::InPlace(&mut xy[row.x.0..row.x.0 + n]),
+    };
+    match mask {
+        Mask::Out(m) => {
+            let m = m.as_mut().map(|m| m.advanced(row.bit));
+            backend.generate_at(seed, row.pos, rate, data, m);
         }
-        return;
+        Mask::In(Some(m)) => backend.apply_at(Bits::at(m.words, m.start + row.bit), rate, data),
+        Mask::In(None) => backend.generate_at(seed, row.pos, rate, data, None),
     }
-    // A strided row: stage the keep bits, then a strided loop.
+}
+
+/// Up to `TILE_ROWS` strided rows of equal length, in tiles of 64 columns.
+fn tiles<T: Element>(
+    backend: Backend,
+    rate: Rate,
+    seed: crate::Seed,
+    el: &mut Elements<'_, T>,
+    rows: &[Row],
+    mask: &mut Mask<'_>,
+) {
+    let n = rows[0].len;
     let scale = scale_of::<T>(&rate);
-    let mut bits = [0u64; CHUNK / 64];
-    let mut el = el;
+    let mut staged = [[0u64; CHUNK / 64]; TILE_ROWS];
     for k0 in (0..n).step_by(CHUNK) {
         let len = (n - k0).min(CHUNK);
-        let words = &mut bits[..mask_words(len)];
-        match mask {
-            Mask::In(Some(m)) if rate.drops_all() => {
-                let _ = m;
-                words.fill(0);
+        for (words, row) in staged.iter_mut().zip(rows) {
+            let words = &mut words[..mask_words(len)];
+            match mask {
+                Mask::In(Some(_)) if rate.drops_all() => words.fill(0),
+                Mask::In(Some(m)) => copy_bits(m.words, m.start + row.bit + k0, len, words),
+                _ => backend.serial().generate_at(
+                    seed,
+                    row.pos.wrapping_add(k0 as u64),
+                    rate,
+                    Data::<T>::MaskOnly(len),
+                    Some(BitsMut::new(words)),
+                ),
             }
-            Mask::In(Some(m)) => copy_bits(m.words, m.start + row.bit + k0, len, words),
-            _ => backend.serial().generate_at(
-                seed,
-                row.pos.wrapping_add(k0 as u64),
-                rate,
-                Data::<T>::MaskOnly(len),
-                Some(BitsMut::new(words)),
-            ),
+            if let Mask::Out(Some(m)) = mask {
+                write_bits(m.words, m.start + row.bit + k0, words, len);
+            }
         }
-        if let Mask::Out(Some(m)) = mask {
-            write_bits(m.words, m.start + row.bit + k0, words, len);
-        }
-        let index = |(at, stride): (usize, isize), k: usize| {
-            (at as isize + (k0 + k) as isize * stride) as usize
+        // Sub-tiles of SUB rows by 64 columns through a stack copy: read in runs along the
+        // input's contiguous direction, written in runs along the output's (the vector
+        // kernel when output rows are contiguous), so that each cache line is touched once,
+        // completely, and the misses of a tile overlap (a transposed view reads a new line
+        // for every column).
+        let step = |side: fn(&Row) -> (usize, isize)| match rows {
+            [a, b, ..] => side(b).0 as isize - side(a).0 as isize,
+            _ => 0,
         };
-        let kept = |k: usize| (words[k / 64] >> (k % 64)) & 1 == 1;
-        match &mut el {
-            Elements::Out(x, y) => {
-                for k in 0..len {
-                    y[index(row.y, k)] = drop_one(x[index(row.x, k)], kept(k), scale);
+        let (x_step, y_step) = (step(|r| r.x), step(|r| r.y));
+        for c0 in (0..len).step_by(64) {
+            let cw = (len - c0).min(64);
+            let k = (k0 + c0) as isize;
+            // Checked against the buffers by `check_fits`, so never negative.
+            let at = |(start, stride): (usize, isize), c: usize| {
+                (start as isize + (k + c as isize) * stride) as usize
+            };
+            for r0 in (0..rows.len()).step_by(SUB) {
+                let sub = &rows[r0..(r0 + SUB).min(rows.len())];
+                let rh = sub.len();
+                let mut tile = [[T::ZERO; 64]; SUB];
+                let src: &[T] = match el {
+                    Elements::Out(x, _) => x,
+                    Elements::InPlace(xy) => xy,
+                };
+                if x_step == 1 {
+                    for c in 0..cw {
+                        let start = at(sub[0].x, c);
+                        for (t, &v) in tile.iter_mut().zip(&src[start..start + rh]) {
+                            t[c] = v;
+                        }
+                    }
+                } else {
+                    for (t, row) in tile.iter_mut().zip(sub) {
+                        for (c, v) in t[..cw].iter_mut().enumerate() {
+                            *v = src[at(row.x, c)];
+                        }
+                    }
                 }
-            }
-            Elements::InPlace(xy) => {
-                for k in 0..len {
-                    let i = index(row.x, k);
-                    xy[i] = drop_one(xy[i], kept(k), scale);
+                let word = |r: usize| staged[r0 + r][c0 / 64];
+                let dst: &mut [T] = match el {
+                    Elements::Out(_, y) => y,
+                    Elements::InPlace(xy) => xy,
+                };
+                if sub[0].y.1 == 1 {
+                    for (r, (t, row)) in tile.iter().zip(sub).enumerate() {
+                        let start = at(row.y, 0);
+                        let out = crate::kernels::as_uninit(&mut dst[start..start + cw]);
+                        let data = Data::Out {
+                            x: &t[..cw],
+                            y: out,
+                        };
+                        backend.apply(&[word(r)], rate, data);
+                    }
+                } else if y_step == 1 {
+                    for c in 0..cw {
+                        let start = at(sub[0].y, c);
+                        for (r, (o, t)) in dst[start..start + rh].iter_mut().zip(&tile).enumerate()
+                        {
+                            *o = drop_one(t[c], (word(r) >> c) & 1 == 1, scale);
+                        }
+                    }
+                } else {
+                    for (r, (t, row)) in tile.iter().zip(sub).enumerate() {
+                        for (c, &v) in t[..cw].iter().enumerate() {
+                            dst[at(row.y, c)] = drop_one(v, (word(r) >> c) & 1 == 1, scale);
+                        }
+                    }
                 }
             }
         }
     }
 }
+
+/// Rows per sub-tile of the strided path.
+const SUB: usize = 16;
