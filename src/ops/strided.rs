@@ -242,11 +242,6 @@ fn tiles<T: Element>(
         // kernel when output rows are contiguous), so that each cache line is touched once,
         // completely, and the misses of a tile overlap (a transposed view reads a new line
         // for every column).
-        let step = |side: fn(&Row) -> (usize, isize)| match rows {
-            [a, b, ..] => side(b).0 as isize - side(a).0 as isize,
-            _ => 0,
-        };
-        let (x_step, y_step) = (step(|r| r.x), step(|r| r.y));
         for c0 in (0..len).step_by(64) {
             let cw = (len - c0).min(64);
             let k = (k0 + c0) as isize;
@@ -257,12 +252,18 @@ fn tiles<T: Element>(
             for r0 in (0..rows.len()).step_by(SUB) {
                 let sub = &rows[r0..(r0 + SUB).min(rows.len())];
                 let rh = sub.len();
+                // Rows one element apart all through the sub-tile (a tile may span an outer
+                // dimension, where the step changes).
+                let unit = |side: fn(&Row) -> usize| {
+                    rh > 1 && sub.windows(2).all(|w| side(&w[1]) == side(&w[0]) + 1)
+                };
+                let (x_step, y_step) = (unit(|r| r.x.0), unit(|r| r.y.0));
                 let mut tile = [[T::ZERO; 64]; SUB];
                 let src: &[T] = match el {
                     Elements::Out(x, _) => x,
                     Elements::InPlace(xy) => xy,
                 };
-                if x_step == 1 {
+                if x_step {
                     for c in 0..cw {
                         let start = at(sub[0].x, c);
                         for (t, &v) in tile.iter_mut().zip(&src[start..start + rh]) {
@@ -291,7 +292,7 @@ fn tiles<T: Element>(
                         };
                         backend.apply(&[word(r)], rate, data);
                     }
-                } else if y_step == 1 {
+                } else if y_step {
                     for c in 0..cw {
                         let start = at(sub[0].y, c);
                         for (r, (o, t)) in dst[start..start + rh].iter_mut().zip(&tile).enumerate()
