@@ -255,3 +255,60 @@ fn transposed_sliced_and_sharded() {
         assert_same(&ys, &want_shard, &format!("shard {}", b.name()));
     }
 }
+
+/// Contiguous output rows from broadcast (stride 0), reversed and step-2 inputs: the gathered
+/// path, forward with a mask at an odd start bit and backward from it, against the
+/// contiguous call on the logical tensor.
+#[test]
+fn near_strided_inputs_into_contiguous_outputs() {
+    let (r, c) = if cfg!(miri) { (3, 70) } else { (5, 2100) };
+    let seed = Seed::from_u64(21);
+    let buf: Vec<f32> = data(2 * r * c + 8, 4);
+    let layouts: [([isize; 2], usize); 3] = [
+        // Every row the same broadcast value along the row (stride 0).
+        ([1, 0], 0),
+        // Each row reversed.
+        ([c as isize, -1], c - 1),
+        // Every other element.
+        ([2 * c as isize, 2], 1),
+    ];
+    for (strides, base) in layouts {
+        let view = View::strided(&[r, c], &strides, base).unwrap();
+        // The logical tensor, indexed here without the crate.
+        let logical: Vec<f32> = (0..r * c)
+            .map(|k| {
+                let (i, j) = ((k / c) as isize, (k % c) as isize);
+                buf[(base as isize + i * strides[0] + j * strides[1]) as usize]
+            })
+            .collect();
+        let keep = spec_keep(0.3, seed, 9, r * c);
+        let want = spec_forward(&logical, &keep, 0.3);
+        for b in Backend::available() {
+            let mut y = vec![0.0f32; r * c];
+            let mut m = vec![0u64; mask_words(r * c + 5)];
+            let io = Strided::Out {
+                x: &buf,
+                x_view: view,
+                y: &mut y,
+                y_view: view.compact(),
+            };
+            b.strided_forward(0.3, seed, 9, io, Some(BitsMut::at(&mut m, 5)))
+                .unwrap();
+            assert_same(&y, &want, &format!("forward {view:?} {}", b.name()));
+            for (k, &kept) in keep.iter().enumerate() {
+                assert_eq!(bit(&m, 5 + k), kept);
+            }
+            for mask in [Some(Bits::at(&m, 5)), None] {
+                let mut g = vec![0.0f32; r * c];
+                let io = Strided::Out {
+                    x: &buf,
+                    x_view: view,
+                    y: &mut g,
+                    y_view: view.compact(),
+                };
+                b.strided_backward(0.3, seed, 9, io, mask).unwrap();
+                assert_same(&g, &want, &format!("backward {view:?} {}", b.name()));
+            }
+        }
+    }
+}

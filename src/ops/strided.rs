@@ -135,6 +135,16 @@ pub(crate) fn run<T: Element>(
         }
         return;
     }
+    if sy == 1 && sx.unsigned_abs() < NEAR {
+        // A contiguous output row reading a broadcast (stride 0), reversed or short-stride
+        // input: a cache-friendly gather into a stack chunk, then the vector kernels.
+        if let Elements::Out(x, y) = el {
+            for row in rows {
+                gathered_row(backend, rate, at.0, (x, &mut *y), row, &mut mask);
+            }
+            return;
+        }
+    }
     // Strided rows go in tiles of TILE_ROWS rows by 64 columns: the rows' bits are drawn
     // once per 4096 columns, and a tile touches few pages and cache lines of either buffer
     // (a transposed view reads each line of a column for 16 rows in a row).
@@ -203,6 +213,46 @@ fn contiguous_row<T: Element>(
         }
         Mask::In(Some(m)) => backend.apply_at(Bits::at(m.words, m.start + row.bit), rate, data),
         Mask::In(None) => backend.generate_at(seed, row.pos, rate, data, None),
+    }
+}
+
+/// Input strides below this many elements gather rows directly (each cache line is reused
+/// within the row); larger ones go through tiles.
+const NEAR: usize = 16;
+
+/// A row whose output is contiguous and whose input is near-contiguous, through a stack chunk.
+fn gathered_row<T: Element>(
+    backend: Backend,
+    rate: Rate,
+    seed: crate::Seed,
+    (x, y): (&[T], &mut [T]),
+    row: Row,
+    mask: &mut Mask<'_>,
+) {
+    const GATHER: usize = 1024;
+    let mut buf = [T::ZERO; GATHER];
+    for k0 in (0..row.len).step_by(GATHER) {
+        let len = (row.len - k0).min(GATHER);
+        for (k, b) in buf[..len].iter_mut().enumerate() {
+            // Checked against the buffer by `check_fits`, so never negative.
+            *b = x[(row.x.0 as isize + (k0 + k) as isize * row.x.1) as usize];
+        }
+        let start = row.y.0 + k0;
+        let data = Data::Out {
+            x: &buf[..len],
+            y: crate::kernels::as_uninit(&mut y[start..start + len]),
+        };
+        let pos = row.pos.wrapping_add(k0 as u64);
+        match mask {
+            Mask::Out(m) => {
+                let m = m.as_mut().map(|m| m.advanced(row.bit + k0));
+                backend.generate_at(seed, pos, rate, data, m);
+            }
+            Mask::In(Some(m)) => {
+                backend.apply_at(Bits::at(m.words, m.start + row.bit + k0), rate, data)
+            }
+            Mask::In(None) => backend.generate_at(seed, pos, rate, data, None),
+        }
     }
 }
 
