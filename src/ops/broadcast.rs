@@ -59,6 +59,15 @@ fn run<T: Element>(
         return data.fill(T::ZERO);
     }
     let (outer, mid, inner) = shape.dims();
+    if mid == 1 {
+        // One element per decision: element dropout, decision j on element j.
+        return match *dec {
+            Decisions::Stream {
+                at: (seed, offset), ..
+            } => backend.generate_at(seed, offset, rate, data, None),
+            Decisions::Mask(bits) => backend.apply_at(bits, rate, data),
+        };
+    }
     // Whole groups when there are several, else whole rows.
     let unit = if outer >= 2 { mid * inner } else { inner };
     let piece = |first: usize, d: Data<'_, T>| {
@@ -116,8 +125,9 @@ fn long_rows<T: Element>(
     }
 }
 
-/// Rows shorter than 64 elements: each row's `inner` decisions are copied into element bits,
-/// and every 4096 elements go through the vectorized apply kernel.
+/// Rows shorter than 64 elements: each row's `inner` decisions are appended to element bits,
+/// and every 4096 elements go through the vectorized apply kernel. Groups are walked in
+/// order, so no row needs a division.
 fn short_rows<T: Element>(
     backend: Backend,
     rate: Rate,
@@ -131,18 +141,18 @@ fn short_rows<T: Element>(
         first_row,
     } = rows;
     let count = d.len() / inner;
-    // Element bits, one spare word for a row that crosses the chunk's end.
-    let mut ebits = [0u64; CHUNK_WORDS + 1];
-    let (mut filled, mut done) = (0usize, 0usize);
+    let mut bits = Appender::default();
+    let mut done = 0usize;
     // A window of decisions: `window_start .. window_start + window_len`.
     let mut window = [0u64; CHUNK_WORDS + 1];
     let (mut window_start, mut window_len) = (0usize, 0usize);
+    let mut skip = first_row % mid;
     let last_decision = ((first_row + count - 1) / mid + 1) * inner;
-    let mut r = 0;
-    while r < count {
-        let o = (first_row + r) / mid;
+    let mut left = count;
+    let mut o = first_row / mid;
+    while left > 0 {
         let j = o * inner;
-        if j < window_start || j + inner > window_start + window_len {
+        if j + inner > window_start + window_len {
             window_start = j;
             window_len = (last_decision - j).min(CHUNK);
             if let Some(words) = window.first_chunk_mut::<CHUNK_WORDS>() {
@@ -150,54 +160,87 @@ fn short_rows<T: Element>(
             }
         }
         let pattern = bits_at(&window, j - window_start, inner);
-        let in_group = ((o + 1) * mid - (first_row + r)).min(count - r);
-        for _ in 0..in_group {
-            if inner == 1 {
-                // One decision for the whole group: whole words at a time.
-                let mut left = in_group;
-                while left > 0 {
-                    let shift = filled % 64;
-                    let take = (64 - shift).min(left);
-                    ebits[filled / 64] |= (pattern * low_bits(take)) << shift;
-                    filled += take;
-                    left -= take;
-                    flush(backend, rate, &mut ebits, &mut filled, &mut done, &mut d);
-                }
-                break;
+        let rows_here = (mid - skip).min(left);
+        skip = 0;
+        left -= rows_here;
+        o += 1;
+        // One decision for a whole group is appended up to 64 bits at a time.
+        let (pattern, width, times) = if inner == 1 {
+            (pattern.wrapping_neg(), 64, rows_here)
+        } else {
+            (pattern, inner, rows_here * inner)
+        };
+        let mut n = times;
+        while n > 0 {
+            let take = n.min(width);
+            if bits.push(pattern & low_bits(take), take) {
+                backend.apply(&bits.words, rate, d.sub(done, CHUNK));
+                done += CHUNK;
             }
-            let shift = filled % 64;
-            ebits[filled / 64] |= pattern << shift;
-            if shift + inner > 64 {
-                ebits[filled / 64 + 1] |= pattern >> (64 - shift);
-            }
-            filled += inner;
-            flush(backend, rate, &mut ebits, &mut filled, &mut done, &mut d);
+            n -= take;
         }
-        r += in_group;
     }
     // The rest.
-    if filled > 0 {
-        backend.apply(&ebits[..mask_words(filled)], rate, d.sub(done, filled));
+    let n = bits.finish();
+    if n > 0 {
+        backend.apply(&bits.words[..mask_words(n)], rate, d.sub(done, n));
     }
 }
 
-/// Applies a full chunk of element bits and moves the spill word to the front.
-#[inline(always)]
-fn flush<T: Element>(
-    backend: Backend,
-    rate: Rate,
-    ebits: &mut [u64; CHUNK_WORDS + 1],
-    filled: &mut usize,
-    done: &mut usize,
-    d: &mut Data<'_, T>,
-) {
-    if *filled >= CHUNK {
-        backend.apply(&ebits[..CHUNK_WORDS], rate, d.sub(*done, CHUNK));
-        *done += CHUNK;
-        *filled -= CHUNK;
-        let spill = ebits[CHUNK_WORDS];
-        ebits.fill(0);
-        ebits[0] = spill;
+/// Element bits appended a row at a time: the word being filled stays in a register and is
+/// stored once when full.
+struct Appender {
+    words: [u64; CHUNK_WORDS],
+    /// Full words stored.
+    w: usize,
+    /// The word being filled and its bit count (< 64).
+    cur: u64,
+    fill: usize,
+}
+
+impl Default for Appender {
+    fn default() -> Self {
+        Appender {
+            words: [0; CHUNK_WORDS],
+            w: 0,
+            cur: 0,
+            fill: 0,
+        }
+    }
+}
+
+impl Appender {
+    /// Appends the low `width` (1..=64) bits of `bits` (zero above them); `true` when the
+    /// chunk's `CHUNK` bits are complete in `words`.
+    #[inline(always)]
+    fn push(&mut self, bits: u64, width: usize) -> bool {
+        self.cur |= bits << self.fill;
+        let total = self.fill + width;
+        if total < 64 {
+            self.fill = total;
+            return false;
+        }
+        self.words[self.w] = self.cur;
+        self.w += 1;
+        self.cur = if self.fill == 0 {
+            0
+        } else {
+            bits >> (64 - self.fill)
+        };
+        self.fill = total - 64;
+        if self.w == CHUNK_WORDS {
+            self.w = 0;
+            return true;
+        }
+        false
+    }
+
+    /// Stores the partial word; the number of bits in `words`.
+    fn finish(&mut self) -> usize {
+        if self.fill > 0 {
+            self.words[self.w] = self.cur;
+        }
+        64 * self.w + self.fill
     }
 }
 
