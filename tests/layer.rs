@@ -305,6 +305,7 @@ fn state_saves_and_restores_the_stream() {
 /// A layer shared by threads hands out disjoint positions: every word of the stream is used
 /// by exactly one call.
 #[test]
+#[cfg_attr(target_family = "wasm", ignore = "wasm32-wasip1 has no threads")]
 fn a_shared_layer_hands_out_disjoint_positions() {
     let layer = Dropout::new(0.5, Seed::from_u64(3)).unwrap();
     let threads = if cfg!(miri) { 2 } else { 8 };

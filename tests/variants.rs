@@ -107,7 +107,7 @@ fn broadcast_draws_nothing_that_nothing_uses() {
     let mut empty: [f32; 0] = [];
     for shape in [
         Shape::channels(usize::MAX / 2, 1, 0),
-        Shape::new(1 << 40, 0, 1),
+        Shape::new(usize::MAX >> 8, 0, 1),
         Shape::new(0, usize::MAX, usize::MAX),
     ] {
         b.broadcast_forward(
