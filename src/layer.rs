@@ -104,6 +104,18 @@ pub enum Op {
 }
 
 impl Op {
+    /// The words a call of `len` elements draws at `p`, after checking that the op fits:
+    /// `p` valid (below 1 for alpha), the shape describes `len`, `cols` divides `len`.
+    fn words(self, p: f64, len: usize) -> Result<usize, Error> {
+        Rate::new(p)?;
+        match self {
+            Op::Broadcast(shape) => shape.check("x", len),
+            Op::Alpha => Alpha::new(p).map(|_| len),
+            Op::Fused { cols } => check_rows("bias", len, cols).map(|_| len),
+            Op::Element => Ok(len),
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Op::Element => "an element",
@@ -191,18 +203,7 @@ impl Dropout {
     /// # Ok::<(), simd_dropout::Error>(())
     /// ```
     pub fn reserve(&self, op: Op, len: usize) -> Result<Record, Error> {
-        let words = match op {
-            Op::Broadcast(shape) => shape.check("x", len)?,
-            Op::Alpha => {
-                Alpha::new(self.rate.p)?;
-                len
-            }
-            Op::Fused { cols } => {
-                check_rows("bias", len, cols)?;
-                len
-            }
-            Op::Element => len,
-        };
+        let words = op.words(self.rate.p, len)?;
         let offset = if self.training {
             self.offset.fetch_add(words as u64, Ordering::Relaxed)
         } else {
@@ -287,9 +288,11 @@ pub struct Record {
 }
 
 impl Record {
-    /// `WrongOp` unless the record describes one of `ops`.
+    /// `WrongOp` unless `ok`; then the record itself checked (its fields are public, so a
+    /// record written by hand is validated like one from `reserve`, in every mode).
     fn expect(&self, ok: bool, asked: &'static str) -> Result<(), Error> {
         if ok {
+            self.op.words(self.p, self.len)?;
             Ok(())
         } else {
             Err(Error::WrongOp {
@@ -383,6 +386,7 @@ impl Record {
         let Op::Fused { cols } = self.op else {
             return self.expect(false, "fused_forward");
         };
+        self.expect(true, "fused_forward")?;
         check_len("x", self.len, io.len())?;
         check_len("bias", cols, bias.len())?;
         let p = if self.training { self.p } else { 0.0 };
@@ -401,6 +405,7 @@ impl Record {
         let Op::Fused { cols } = self.op else {
             return self.expect(false, "fused_backward");
         };
+        self.expect(true, "fused_backward")?;
         check_len("x", self.len, io.len())?;
         check_len("g_bias", cols, g_bias.len())?;
         let (p, mask) = if self.training {
@@ -445,8 +450,14 @@ impl Record {
     ) -> Result<(), Error> {
         self.expect(self.op == Op::Element, "strided_backward")?;
         check_len("the views' full shape", self.len, io.full_len())?;
-        let p = if self.training { self.p } else { 0.0 };
-        let mask = if self.training { mask } else { None };
+        let (p, mask) = if self.training {
+            (self.p, mask)
+        } else {
+            if let Some(m) = &mask {
+                m.check(io.len())?;
+            }
+            (0.0, None)
+        };
         self.backend
             .strided_backward(p, self.seed, self.offset, io, mask)
     }

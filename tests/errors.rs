@@ -2,7 +2,7 @@
 //! and a layer's offset all stay as they were).
 
 use simd_dropout::{
-    Backend, Bits, BitsMut, Dropout, Error, Io, MaskRef, Op, Seed, Shape, Strided, View,
+    Backend, Bits, BitsMut, Dropout, Error, Io, MaskRef, Op, Record, Seed, Shape, Strided, View,
 };
 
 const BAD_P: [f64; 6] = [
@@ -588,4 +588,76 @@ fn every_error_equals_itself() {
         }
         assert!(!a.to_string().is_empty());
     }
+}
+
+/// A record's fields are public: one written by hand is checked like one from `reserve`, in
+/// training and in eval (an eval call must not skip the checks, #15 F1).
+#[test]
+fn hand_written_records_are_checked_in_every_mode() {
+    let layer = Dropout::new(0.5, Seed::from_u64(1)).unwrap();
+    let good = layer.reserve(Op::Element, 10).unwrap();
+    let view = View::contiguous(&[10]).unwrap();
+    for training in [true, false] {
+        let bad = [
+            Record {
+                p: f64::NAN,
+                training,
+                ..good
+            },
+            Record {
+                op: Op::Broadcast(Shape::new(3, 3, 3)),
+                training,
+                ..good
+            },
+            Record {
+                op: Op::Alpha,
+                p: 1.0,
+                training,
+                ..good
+            },
+        ];
+        for rec in bad {
+            let mut y = [5.0f32; 10];
+            let x = [1.0f32; 10];
+            assert!(
+                rec.forward(Io::Out { x: &x, y: &mut y }, None).is_err(),
+                "{rec:?}"
+            );
+            assert!(rec.backward(Io::InPlace(&mut y), None).is_err(), "{rec:?}");
+            assert_eq!(y, [5.0; 10]);
+        }
+        let nan = Record {
+            p: f64::NAN,
+            training,
+            ..good
+        };
+        let mut y = [5.0f32; 10];
+        assert!(
+            nan.strided_forward(Strided::InPlace { xy: &mut y, view }, None)
+                .is_err()
+        );
+        let fused = Record {
+            op: Op::Fused { cols: 3 },
+            training,
+            ..good
+        };
+        assert!(
+            fused
+                .fused_forward(&[0.0f32; 3], &[0.0; 10], Io::InPlace(&mut y), None)
+                .is_err()
+        );
+        assert_eq!(y, [5.0; 10]);
+    }
+    // Eval: a mask too short for a strided backward is an error too.
+    let eval = Record {
+        training: false,
+        ..good
+    };
+    let mut y = [5.0f32; 10];
+    let short: [u64; 0] = [];
+    let r = eval.strided_backward(
+        Strided::InPlace { xy: &mut y, view },
+        Some(Bits::new(&short)),
+    );
+    assert!(matches!(r, Err(Error::MaskTooShort { .. })));
 }
