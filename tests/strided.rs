@@ -18,7 +18,6 @@ use simd_dropout::{Backend, Bits, BitsMut, Seed, Strided, View, mask_words};
 struct Layout {
     view: View,
     size: usize,
-    dims: Vec<usize>,
     strides: Vec<isize>,
     base: usize,
 }
@@ -54,7 +53,6 @@ impl Layout {
         Layout {
             view,
             size,
-            dims: dims.to_vec(),
             strides,
             base,
         }
@@ -188,7 +186,6 @@ fn case(seed_bits: u64, p: f64) {
             }
         }
     }
-    let _ = (&xl.dims, &yl.dims);
 }
 
 proptest! {

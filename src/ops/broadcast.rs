@@ -24,7 +24,12 @@ pub(crate) fn forward<T: Element>(
     if mask.is_none() && data.len() == 0 {
         return;
     }
-    let (outer, _, inner) = shape.dims();
+    let (outer, mid, inner) = shape.dims();
+    if mid == 1 {
+        // One element per decision: element dropout, one pass for the mask and the elements.
+        let (seed, offset) = at;
+        return backend.generate_at(seed, offset, rate, data, mask);
+    }
     let dec = decide(backend, at, rate, outer * inner, mask);
     run(backend, shape, rate, &dec, data);
 }
