@@ -105,7 +105,13 @@ fn strided_views_equal_serial_for_any_pool() {
     let seed = Seed::from_u64(8);
     let sliced = View::strided(&[r, c], &[2 * c as isize, 1], 0).unwrap();
     let transposed = View::strided(&[c, r], &[1, 2 * c as isize], 0).unwrap();
-    for view in [sliced, transposed] {
+    // Rows 100..400 of a contiguous [600, 700] batch: merged into one row of the stream,
+    // which the parallel backend splits.
+    let window = View::contiguous(&[r, c])
+        .unwrap()
+        .within(&[100, 0], &[2 * r, c])
+        .unwrap();
+    for view in [sliced, transposed, window] {
         let b = Backend::detect();
         let mut want = vec![0.0f32; r * c];
         let io = Strided::Out {

@@ -288,6 +288,40 @@ impl View {
         self.full.iter().product()
     }
 
+    /// Two views of the same positions with neighbouring dimensions merged wherever both lay
+    /// them out as one (`stride[d - 1] == stride[d] * dims[d]` in both) and the window covers
+    /// the inner one whole (`full[d] == dims[d]`, so `start[d] == 0`): the same elements,
+    /// positions and order in fewer, longer rows (a contiguous tensor becomes one row).
+    pub(crate) fn merged(a: &View, b: &View) -> (View, View) {
+        let (mut a, mut b) = (*a, *b);
+        let mut d = a.rank;
+        while d >= 2 {
+            let (i, j) = (d - 2, d - 1);
+            let one = |v: &View| v.strides[i] == v.strides[j].wrapping_mul(v.dims[j] as isize);
+            if a.full[j] == a.dims[j] && one(&a) && one(&b) {
+                for v in [&mut a, &mut b] {
+                    v.start[i] *= v.dims[j];
+                    v.dims[i] *= v.dims[j];
+                    v.full[i] *= v.full[j];
+                    v.strides[i] = v.strides[j];
+                    for k in j..v.rank - 1 {
+                        v.dims[k] = v.dims[k + 1];
+                        v.strides[k] = v.strides[k + 1];
+                        v.start[k] = v.start[k + 1];
+                        v.full[k] = v.full[k + 1];
+                    }
+                    v.rank -= 1;
+                    v.dims[v.rank] = 1;
+                    v.strides[v.rank] = 0;
+                    v.start[v.rank] = 0;
+                    v.full[v.rank] = 1;
+                }
+            }
+            d -= 1;
+        }
+        (a, b)
+    }
+
     /// Whether two views cover the same elements of the same full tensor.
     pub(crate) fn same_positions(&self, other: &View) -> bool {
         self.rank == other.rank

@@ -120,6 +120,8 @@ pub(crate) fn run<T: Element>(
         } => (x_view, y_view, Elements::Out(x, y)),
         Strided::InPlace { xy, view } => (view, view, Elements::InPlace(xy)),
     };
+    // Rows adjacent in memory and in the stream become one longer row.
+    let (x_view, y_view) = View::merged(&x_view, &y_view);
     let (xs, ys) = (x_view.rows(), y_view.rows());
     let (len, sx, sy) = (xs.row_len, xs.row_stride, ys.row_stride);
     let rows = xs.zip(ys).map(|(a, b)| Row {
