@@ -43,7 +43,7 @@ use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind, unary};
-use simd_dropout::{Bits, BitsMut, MaskRef, Op, Record, Seed, Strided, View};
+use simd_dropout::{Bits, BitsMut, MaskRef, Op, Record, Seed, Strided};
 use std::sync::{Arc, Mutex};
 
 mod flex;
@@ -380,15 +380,8 @@ impl Call {
         Call { rec, mask }
     }
 
-    /// Runs the crate on a strided input `x` into the contiguous `y`: the forward, or the
-    /// backward pass with `backward`.
-    fn run<T: simd_dropout::Element>(&self, x: &[T], view: View, y: &mut [T], backward: bool) {
-        let io = Strided::Out {
-            x,
-            x_view: view,
-            y,
-            y_view: view.compact(),
-        };
+    /// Runs the crate on `io`: the forward, or the backward pass with `backward`.
+    fn run<T: simd_dropout::Element>(&self, io: Strided<'_, T>, backward: bool) {
         // A poisoned lock still holds whole words (the kernels do not panic mid-word).
         let mut guard = self
             .mask
@@ -447,8 +440,16 @@ fn tracked<B: Backend + DropoutOps, C: CheckpointStrategy>(
             let y = run(x.into_primitive(), call.clone());
             prep.finish(call, y)
         }
-        // Nothing will ask for a gradient; a mask, if any, is still filled for the caller.
-        OpsKind::UnTracked(prep) => prep.finish(run(x.into_primitive(), call)),
+        // Nothing will ask for a gradient: no mask, unless the caller holds the other handle
+        // to read it (`dropout_with_mask`).
+        OpsKind::UnTracked(prep) => {
+            let wanted = call.mask.as_ref().is_some_and(|m| Arc::strong_count(m) > 1);
+            let call = match wanted {
+                true => call,
+                false => Call { mask: None, ..call },
+            };
+            prep.finish(run(x.into_primitive(), call))
+        }
     }
 }
 

@@ -98,6 +98,30 @@ fn forward_bits_and_masks_equal_the_core_crate() {
 }
 
 #[test]
+fn an_owned_input_is_overwritten_in_place_with_the_same_bits() {
+    let device = Device::flex();
+    for dtype in DTYPES {
+        let x = input([5, 300], dtype, &device);
+        let shared = bits(dropout(x.clone(), 0.4, 8, 2).unwrap()); // x still held: a new buffer
+        // A window of a buffer that nothing else holds: in place, at the window's offset.
+        let window = input([5, 300], dtype, &device).slice([1..4, 0..300]);
+        let windowed = bits(dropout(window, 0.4, 8, 2).unwrap());
+        let owned = bits(dropout(x, 0.4, 8, 2).unwrap()); // the last handle: in place
+        assert_eq!(owned, shared, "{dtype:?}");
+        assert_eq!(
+            windowed[..],
+            core_forward(
+                input([5, 300], dtype, &device).slice([1..4, 0..300]),
+                0.4,
+                8,
+                2
+            )
+            .0[..]
+        );
+    }
+}
+
+#[test]
 fn other_backends_draw_the_same_mask_and_burn_multiplies() {
     let device = Device::ndarray();
     for dtype in [DType::F32, DType::F64] {
