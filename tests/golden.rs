@@ -153,3 +153,101 @@ fn golden_vectors_f64() {
         }
     }
 }
+
+/// Broadcast golden vectors (added in 0.2, for the Cortex-M firmware and any backend): one
+/// decision per `(o, k)`, shared by every `m` (CONTRACT.md, broadcast).
+struct BroadcastCase {
+    name: &'static str,
+    shape: (usize, usize, usize),
+    case: Case,
+}
+
+const BROADCAST: [BroadcastCase; 2] = [
+    // Channel dropout on NCHW [3, 4, 5, 7]: outer = N*C, mid = H*W, inner = 1.
+    BroadcastCase {
+        name: "broadcast-nchw",
+        shape: (12, 35, 1),
+        case: Case {
+            name: "",
+            seed: Seed::new(99, 7),
+            offset: u64::MAX - 5,
+            p: 0.25,
+            n: 420,
+        },
+    },
+    // Channels-last [2, 9, 70] (N, H*W, C): outer = N, mid = H*W, inner = C.
+    BroadcastCase {
+        name: "broadcast-nhwc",
+        shape: (2, 9, 70),
+        case: Case {
+            name: "",
+            seed: Seed::new(0xdead_beef, 3),
+            offset: 77,
+            p: 0.6,
+            n: 1260,
+        },
+    },
+];
+
+fn spec_broadcast<T: FromBits>(b: &BroadcastCase) -> (Vec<u64>, Vec<u64>) {
+    let (outer, mid, inner) = b.shape;
+    let c = &b.case;
+    let keep = spec_keep(c.p, c.seed, c.offset, outer * inner);
+    let x: Vec<T> = input(c.n);
+    let y: Vec<T> = (0..c.n)
+        .map(|i| {
+            let (o, k) = (i / (mid * inner), i % inner);
+            spec_out(x[i], keep[o * inner + k], c.p)
+        })
+        .collect();
+    (spec_mask(&keep), bits_of(&y))
+}
+
+fn crate_broadcast<T: FromBits>(backend: Backend, b: &BroadcastCase) -> (Vec<u64>, Vec<u64>) {
+    let (outer, mid, inner) = b.shape;
+    let c = &b.case;
+    let x: Vec<T> = input(c.n);
+    let mut y = vec![T::ZERO; c.n];
+    let mut mask = vec![0u64; mask_words(outer * inner)];
+    let shape = simd_dropout::Shape::new(outer, mid, inner);
+    let io = Io::Out { x: &x, y: &mut y };
+    backend
+        .broadcast_forward(
+            shape,
+            c.p,
+            c.seed,
+            c.offset,
+            io,
+            Some(BitsMut::new(&mut mask)),
+        )
+        .unwrap();
+    (mask, bits_of(&y))
+}
+
+#[test]
+fn golden_vectors_broadcast() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    for b in &BROADCAST {
+        let path = dir.join(format!("{}.txt", b.name));
+        if std::env::var_os("SIMD_DROPOUT_BLESS").is_some() {
+            let (m, f32s) = spec_broadcast::<f32>(b);
+            let (_, f16s) = spec_broadcast::<f16>(b);
+            let (_, bf16s) = spec_broadcast::<bf16>(b);
+            let text = render(&m, &[("f32", f32s), ("f16", f16s), ("bf16", bf16s)]);
+            std::fs::write(&path, text).unwrap();
+        }
+        let golden = std::fs::read_to_string(&path).unwrap();
+        for backend in Backend::available() {
+            let (m, f32s) = crate_broadcast::<f32>(backend, b);
+            let (_, f16s) = crate_broadcast::<f16>(backend, b);
+            let (_, bf16s) = crate_broadcast::<bf16>(backend, b);
+            let text = render(&m, &[("f32", f32s), ("f16", f16s), ("bf16", bf16s)]);
+            assert!(
+                text == golden,
+                "{} differs from {}",
+                backend.name(),
+                path.display()
+            );
+        }
+    }
+}
