@@ -189,17 +189,11 @@ const BROADCAST: [BroadcastCase; 2] = [
     },
 ];
 
-fn spec_broadcast<T: FromBits>(b: &BroadcastCase) -> (Vec<u64>, Vec<u64>) {
+fn spec_broadcast_case<T: FromBits>(b: &BroadcastCase) -> (Vec<u64>, Vec<u64>) {
     let (outer, mid, inner) = b.shape;
     let c = &b.case;
     let keep = spec_keep(c.p, c.seed, c.offset, outer * inner);
-    let x: Vec<T> = input(c.n);
-    let y: Vec<T> = (0..c.n)
-        .map(|i| {
-            let (o, k) = (i / (mid * inner), i % inner);
-            spec_out(x[i], keep[o * inner + k], c.p)
-        })
-        .collect();
+    let y = spec_broadcast(&input::<T>(c.n), (mid, inner), &keep, c.p);
     (spec_mask(&keep), bits_of(&y))
 }
 
@@ -230,9 +224,9 @@ fn golden_vectors_broadcast() {
     for b in &BROADCAST {
         let path = dir.join(format!("{}.txt", b.name));
         if std::env::var_os("SIMD_DROPOUT_BLESS").is_some() {
-            let (m, f32s) = spec_broadcast::<f32>(b);
-            let (_, f16s) = spec_broadcast::<f16>(b);
-            let (_, bf16s) = spec_broadcast::<bf16>(b);
+            let (m, f32s) = spec_broadcast_case::<f32>(b);
+            let (_, f16s) = spec_broadcast_case::<f16>(b);
+            let (_, bf16s) = spec_broadcast_case::<bf16>(b);
             let text = render(&m, &[("f32", f32s), ("f16", f16s), ("bf16", bf16s)]);
             std::fs::write(&path, text).unwrap();
         }

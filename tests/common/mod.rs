@@ -219,3 +219,91 @@ pub fn data<T: FromBits>(n: usize, salt: u64) -> Vec<T> {
         })
         .collect()
 }
+
+/// Alpha dropout's constants `(a, b, c)`, straight from the contract's formula with std's sqrt.
+pub fn alpha_consts(p: f64) -> (f64, f64, f64) {
+    let alpha = 1.7580993408473766f64;
+    let a = 1.0 / ((1.0 - p) * (1.0 + p * (alpha * alpha))).sqrt();
+    (a, a * alpha * p, -a * alpha * (1.0 - p))
+}
+
+/// The contract's alpha forward: kept `round(a * x + b)` (two roundings in the working type),
+/// dropped `c`.
+pub fn spec_alpha<T: FromBits>(x: &[T], keep: &[bool], p: f64) -> Vec<T> {
+    let (a, b, c) = alpha_consts(p);
+    let (a, b, c) = (T::rw(a), T::rw(b), T::rw(c));
+    x.iter()
+        .zip(keep)
+        .map(|(&v, &k)| {
+            T::from_work(if k {
+                T::rw(T::rw(a * v.to_f64()) + b)
+            } else {
+                c
+            })
+        })
+        .collect()
+}
+
+/// The contract's alpha backward: kept `round(a * gy)`, dropped `+0.0`.
+pub fn spec_alpha_backward<T: FromBits>(gy: &[T], keep: &[bool], p: f64) -> Vec<T> {
+    let a = T::rw(alpha_consts(p).0);
+    gy.iter()
+        .zip(keep)
+        .map(|(&v, &k)| {
+            if k {
+                T::from_work(T::rw(a * v.to_f64()))
+            } else {
+                T::ZERO
+            }
+        })
+        .collect()
+}
+
+/// The contract's fused forward on `[rows][cols]` (`cols = bias.len()`): kept
+/// `round(residual + (x + bias) * s)`, dropped `residual`, each operation rounded once in
+/// the working type.
+pub fn spec_fused<T: FromBits>(x: &[T], bias: &[T], res: &[T], keep: &[bool], p: f64) -> Vec<T> {
+    let s = if p < 1.0 { T::rw(1.0 / (1.0 - p)) } else { 0.0 };
+    (0..x.len())
+        .map(|i| {
+            if !keep[i] {
+                return res[i];
+            }
+            let t = T::rw(x[i].to_f64() + bias[i % bias.len()].to_f64());
+            T::from_work(T::rw(res[i].to_f64() + T::rw(t * s)))
+        })
+        .collect()
+}
+
+/// The contract's fused backward: `gx` as the element backward, and the bias gradient summed
+/// over rows in row order in the working type.
+pub fn spec_fused_backward<T: FromBits>(
+    gy: &[T],
+    keep: &[bool],
+    p: f64,
+    cols: usize,
+) -> (Vec<T>, Vec<T>) {
+    let gx = spec_forward(gy, keep, p);
+    let rows = if cols == 0 { 0 } else { gy.len() / cols };
+    let gb = (0..cols)
+        .map(|c| {
+            let acc = (0..rows).fold(0.0f64, |acc, r| T::rw(acc + gx[r * cols + c].to_f64()));
+            T::from_work(acc)
+        })
+        .collect();
+    (gx, gb)
+}
+
+/// The contract's broadcast forward on `[outer][mid][inner]`: element `(o, m, k)` follows
+/// decision `o * inner + k`.
+pub fn spec_broadcast<T: FromBits>(
+    x: &[T],
+    (mid, inner): (usize, usize),
+    keep: &[bool],
+    p: f64,
+) -> Vec<T> {
+    x.iter()
+        .enumerate()
+        .map(|(i, &v)| spec_out(v, keep[(i / (mid * inner)) * inner + i % inner], p))
+        .collect()
+}
