@@ -3,8 +3,9 @@
 //!
 //! Work is bounded by the elements and the mask bits a call writes: with no elements and no
 //! mask nothing is drawn. Long rows (`inner >= 64`) apply a chunk of decisions directly to
-//! every row that shares it; short rows are expanded into element bits first, so that every
-//! shape goes through the vectorized kernels rather than a call per row.
+//! every row that shares it; short rows are expanded into element bits first (a whole group
+//! of at most 64 elements at a time), so that every shape goes through the vectorized
+//! kernels rather than a call per row.
 
 use crate::backend::Backend;
 use crate::element::Element;
@@ -83,6 +84,8 @@ fn run<T: Element>(
         };
         if inner >= 64 {
             long_rows(backend.serial(), rate, dec, rows, d);
+        } else if mid * inner <= 64 {
+            small_groups(backend.serial(), rate, dec, rows, d);
         } else {
             short_rows(backend.serial(), rate, dec, rows, d);
         }
@@ -146,6 +149,9 @@ fn short_rows<T: Element>(
         first_row,
     } = rows;
     let count = d.len() / inner;
+    // The chunk's element bits, and the word being filled (kept apart so that it can stay in
+    // registers).
+    let mut words = [0u64; CHUNK_WORDS];
     let mut bits = Appender::default();
     let mut done = 0usize;
     // A window of decisions: `window_start .. window_start + window_len`.
@@ -178,24 +184,85 @@ fn short_rows<T: Element>(
         let mut n = times;
         while n > 0 {
             let take = n.min(width);
-            if bits.push(pattern & low_bits(take), take) {
-                backend.apply(&bits.words, rate, d.sub(done, CHUNK));
+            if bits.push(&mut words, pattern & low_bits(take), take) {
+                backend.apply(&words, rate, d.sub(done, CHUNK));
                 done += CHUNK;
             }
             n -= take;
         }
     }
     // The rest.
-    let n = bits.finish();
+    let n = bits.finish(&mut words);
     if n > 0 {
-        backend.apply(&bits.words[..mask_words(n)], rate, d.sub(done, n));
+        backend.apply(&words[..mask_words(n)], rate, d.sub(done, n));
     }
 }
 
-/// Element bits appended a row at a time: the word being filled stays in a register and is
-/// stored once when full.
+/// Groups of at most 64 elements (`mid * inner <= 64`: drop-path, channel or column dropout
+/// on tiny samples): a group's element bits are its `inner` decisions repeated `mid` times,
+/// one multiply (the copies do not overlap, so nothing carries) and one append per group.
+/// Pieces hold whole groups (`run` splits at groups when `outer >= 2`, and one group of at
+/// most 64 elements is never split).
+fn small_groups<T: Element>(
+    backend: Backend,
+    rate: Rate,
+    dec: &Decisions<'_>,
+    rows: Rows,
+    mut d: Data<'_, T>,
+) {
+    let Rows {
+        mid,
+        inner,
+        first_row,
+    } = rows;
+    let size = mid * inner;
+    debug_assert!(first_row.is_multiple_of(mid) && d.len().is_multiple_of(size));
+    let repeat = (0..mid).fold(0u64, |r, m| r | 1 << (m * inner));
+    let mut words = [0u64; CHUNK_WORDS];
+    let mut bits = Appender::default();
+    let mut done = 0usize;
+    // Decisions of whole groups, with a spare word for reads across the last one.
+    let mut window = [0u64; CHUNK_WORDS + 1];
+    let per_window = CHUNK / inner;
+    let (mut g, end) = (first_row / mid, first_row / mid + d.len() / size);
+    while g < end {
+        let groups = (end - g).min(per_window);
+        if let Some(w) = window.first_chunk_mut::<CHUNK_WORDS>() {
+            dec.fill(g * inner, groups * inner, w);
+        }
+        if inner == 1 {
+            // One decision per group (the common case): a bit off the word, no funnel shift.
+            let ones = low_bits(mid);
+            for (i, &word) in window[..mask_words(groups)].iter().enumerate() {
+                for k in 0..(groups - 64 * i).min(64) {
+                    let v = ((word >> k) & 1).wrapping_neg() & ones;
+                    if bits.push(&mut words, v, size) {
+                        backend.apply(&words, rate, d.sub(done, CHUNK));
+                        done += CHUNK;
+                    }
+                }
+            }
+        } else {
+            for k in 0..groups {
+                let v = bits_at(&window, k * inner, inner).wrapping_mul(repeat);
+                if bits.push(&mut words, v, size) {
+                    backend.apply(&words, rate, d.sub(done, CHUNK));
+                    done += CHUNK;
+                }
+            }
+        }
+        g += groups;
+    }
+    let n = bits.finish(&mut words);
+    if n > 0 {
+        backend.apply(&words[..mask_words(n)], rate, d.sub(done, n));
+    }
+}
+
+/// Element bits appended a row at a time into a chunk of words: the word being filled stays
+/// in a register and is stored once when full.
+#[derive(Default)]
 struct Appender {
-    words: [u64; CHUNK_WORDS],
     /// Full words stored.
     w: usize,
     /// The word being filled and its bit count (< 64).
@@ -203,29 +270,18 @@ struct Appender {
     fill: usize,
 }
 
-impl Default for Appender {
-    fn default() -> Self {
-        Appender {
-            words: [0; CHUNK_WORDS],
-            w: 0,
-            cur: 0,
-            fill: 0,
-        }
-    }
-}
-
 impl Appender {
     /// Appends the low `width` (1..=64) bits of `bits` (zero above them); `true` when the
     /// chunk's `CHUNK` bits are complete in `words`.
     #[inline(always)]
-    fn push(&mut self, bits: u64, width: usize) -> bool {
+    fn push(&mut self, words: &mut [u64; CHUNK_WORDS], bits: u64, width: usize) -> bool {
         self.cur |= bits << self.fill;
         let total = self.fill + width;
         if total < 64 {
             self.fill = total;
             return false;
         }
-        self.words[self.w] = self.cur;
+        words[self.w] = self.cur;
         self.w += 1;
         self.cur = if self.fill == 0 {
             0
@@ -241,9 +297,9 @@ impl Appender {
     }
 
     /// Stores the partial word; the number of bits in `words`.
-    fn finish(&mut self) -> usize {
+    fn finish(&mut self, words: &mut [u64; CHUNK_WORDS]) -> usize {
         if self.fill > 0 {
-            self.words[self.w] = self.cur;
+            words[self.w] = self.cur;
         }
         64 * self.w + self.fill
     }

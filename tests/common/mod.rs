@@ -284,7 +284,7 @@ pub fn spec_fused_backward<T: FromBits>(
     cols: usize,
 ) -> (Vec<T>, Vec<T>) {
     let gx = spec_forward(gy, keep, p);
-    let rows = if cols == 0 { 0 } else { gy.len() / cols };
+    let rows = gy.len().checked_div(cols).unwrap_or(0);
     let gb = (0..cols)
         .map(|c| {
             let acc = (0..rows).fold(0.0f64, |acc, r| T::rw(acc + gx[r * cols + c].to_f64()));
