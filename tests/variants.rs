@@ -164,7 +164,9 @@ fn broadcast_draws_nothing_that_nothing_uses() {
 fn alpha_case<T: FromBits>(n: usize) {
     let x: Vec<T> = data(n, 3);
     let gy: Vec<T> = data(n, 4);
-    for p in [0.0, 0.05, 0.5, 1.0 - 1.0 / 16_777_216.0] {
+    let ps = [0.05, 1.0 - 1.0 / 16_777_216.0, 0.0, 0.5];
+    // Under miri two of them.
+    for p in ps.into_iter().take(if cfg!(miri) { 2 } else { 4 }) {
         let seed = Seed::new(4, 4);
         let keep = spec_keep(p, seed, 9, n);
         let want = spec_alpha(&x, &keep, p);
@@ -202,7 +204,7 @@ fn alpha_case<T: FromBits>(n: usize) {
 #[test]
 fn alpha_matches_the_contract() {
     let sizes: &[usize] = if cfg!(miri) {
-        &[0, 1, 63, 64, 65, 200]
+        &[0, 1, 65, 130]
     } else {
         &[0, 1, 63, 64, 65, 4097, 70_000]
     };
@@ -222,7 +224,9 @@ fn fused_case<T: FromBits>(rows: usize, cols: usize) {
     let bias: Vec<T> = data(cols, 12);
     let res: Vec<T> = data(n, 13);
     let gy: Vec<T> = data(n, 14);
-    for p in [0.0, 0.1, 0.5, 1.0] {
+    let ps = [0.1, 1.0, 0.0, 0.5];
+    // Under miri two of them.
+    for p in ps.into_iter().take(if cfg!(miri) { 2 } else { 4 }) {
         let seed = Seed::new(5, 6);
         let keep = spec_keep(p, seed, 77, n);
         let want = spec_fused(&x, &bias, &res, &keep, p);
@@ -281,11 +285,20 @@ fn fused_case<T: FromBits>(rows: usize, cols: usize) {
 
 #[test]
 fn fused_matches_the_contract() {
-    let mut shapes = vec![(0, 3), (1, 1), (3, 5), (7, 64), (2, 100), (5, 1030)];
-    if !cfg!(miri) {
-        shapes.push((140, 512));
-    }
-    for (rows, cols) in shapes {
+    let shapes: &[(usize, usize)] = if cfg!(miri) {
+        &[(0, 3), (1, 1), (3, 5), (2, 70)]
+    } else {
+        &[
+            (0, 3),
+            (1, 1),
+            (3, 5),
+            (7, 64),
+            (2, 100),
+            (5, 1030),
+            (140, 512),
+        ]
+    };
+    for &(rows, cols) in shapes {
         fused_case::<f32>(rows, cols);
         fused_case::<f64>(rows, cols);
         fused_case::<bf16>(rows, cols);
