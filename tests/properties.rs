@@ -127,8 +127,8 @@ proptest! {
 /// Every 16-bit pattern through every backend: the rounding of f16 and bf16 matches `half`'s
 /// `from_f32` of the f32 product exactly (NaN stays NaN).
 fn every_half_pattern<T: FromBits>() {
-    // Under miri every 97th pattern (all exponents, mantissas and both signs get hit).
-    let step = if cfg!(miri) { 97 } else { 1 };
+    // Under miri every 499th pattern (every exponent range and both signs get hit).
+    let step = if cfg!(miri) { 499 } else { 1 };
     let x: Vec<T> = (0..=u16::MAX)
         .step_by(step)
         .map(|b| T::from_bits_u64(u64::from(b)))
