@@ -151,6 +151,8 @@ fn narrow(c: &mut Criterion) {
         ("samples_half_2", Shape::samples(n / 2, 2)),
         ("half_1_2", Shape::new(n / 2, 1, 2)),
         ("quarter_2_2", Shape::new(n / 4, 2, 2)),
+        ("samples_third_3", Shape::samples(n / 3, 3)),
+        ("eighth_2_4", Shape::new(n / 8, 2, 4)),
         ("columns_16", Shape::columns(n / 16, 16)),
         ("channels_spatial_9", Shape::channels(n / 9 / 8, 8, 9)),
     ];

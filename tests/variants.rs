@@ -58,6 +58,12 @@ fn shapes() -> Vec<Shape> {
         Shape::new(20_000, 2, 3),
         // Small groups split by a piece boundary.
         Shape::samples(40_000, 3),
+        // Enough small groups for several to a table lookup: lookups of 2 to 8 groups, 6- and
+        // 7-bit indices that cross decision words, lookups that end mid-chunk.
+        Shape::new(1500, 2, 4),
+        Shape::new(1100, 5, 2),
+        Shape::new(3000, 9, 1),
+        Shape::new(1200, 4, 3),
     ]
 }
 

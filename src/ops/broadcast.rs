@@ -199,8 +199,10 @@ fn short_rows<T: Element>(
 }
 
 /// Groups of at most 64 elements (`mid * inner <= 64`: drop-path, channel or column dropout
-/// on tiny samples): a group's element bits are its `inner` decisions repeated `mid` times,
-/// one multiply (the copies do not overlap, so nothing carries) and one append per group.
+/// on tiny samples): a group's element bits are its `inner` decisions repeated `mid` times.
+/// Groups of up to 32 elements with `inner <= 4` go several to a table lookup ([`Spread`]);
+/// the others take one multiply (the copies do not overlap, so nothing carries) and one
+/// append per group.
 /// Pieces hold whole groups (`run` splits at groups when `outer >= 2`, and one group of at
 /// most 64 elements is never split).
 fn small_groups<T: Element>(
@@ -225,30 +227,58 @@ fn small_groups<T: Element>(
     let mut window = [0u64; CHUNK_WORDS + 1];
     let per_window = CHUNK / inner;
     let (mut g, end) = (first_row / mid, first_row / mid + d.len() / size);
+    let spread = Spread::new(mid, inner, end - g);
     while g < end {
         let groups = (end - g).min(per_window);
         if let Some(w) = window.first_chunk_mut::<CHUNK_WORDS>() {
             dec.fill(g * inner, groups * inner, w);
         }
-        if inner == 1 {
-            // One decision per group (the common case): a bit off the word, no funnel shift.
+        let mut push = |v: u64, width: usize| {
+            if bits.push(&mut words, v, width) {
+                backend.apply(&words, rate, d.sub(done, CHUNK));
+                done += CHUNK;
+            }
+        };
+        if let Some(spread) = &spread {
+            // Several groups per table lookup: `index` decision bits give `width` element bits.
+            let (index, width) = (spread.groups * inner, spread.groups * size);
+            let full = groups / spread.groups;
+            if 64 % index == 0 {
+                // Indices never cross a decision word: shift them off the word.
+                let per_word = 64 / index;
+                for (i, &word) in window[..full.div_ceil(per_word)].iter().enumerate() {
+                    let mut w = word;
+                    for _ in 0..per_word.min(full - i * per_word) {
+                        push(spread.expand(w & low_bits(index)), width);
+                        w >>= index;
+                    }
+                }
+            } else {
+                for k in 0..full {
+                    push(spread.expand(bits_at(&window, k * index, index)), width);
+                }
+            }
+            let n = groups - full * spread.groups;
+            if n > 0 {
+                push(
+                    spread.expand(bits_at(&window, full * index, n * inner)),
+                    n * size,
+                );
+            }
+        } else if inner == 1 {
+            // One decision per group: a bit off the word, no funnel shift.
             let ones = low_bits(mid);
             for (i, &word) in window[..mask_words(groups)].iter().enumerate() {
                 for k in 0..(groups - 64 * i).min(64) {
-                    let v = ((word >> k) & 1).wrapping_neg() & ones;
-                    if bits.push(&mut words, v, size) {
-                        backend.apply(&words, rate, d.sub(done, CHUNK));
-                        done += CHUNK;
-                    }
+                    push(((word >> k) & 1).wrapping_neg() & ones, size);
                 }
             }
         } else {
             for k in 0..groups {
-                let v = bits_at(&window, k * inner, inner).wrapping_mul(repeat);
-                if bits.push(&mut words, v, size) {
-                    backend.apply(&words, rate, d.sub(done, CHUNK));
-                    done += CHUNK;
-                }
+                push(
+                    bits_at(&window, k * inner, inner).wrapping_mul(repeat),
+                    size,
+                );
             }
         }
         g += groups;
@@ -256,6 +286,44 @@ fn small_groups<T: Element>(
     let n = bits.finish(&mut words);
     if n > 0 {
         backend.apply(&words[..mask_words(n)], rate, d.sub(done, n));
+    }
+}
+
+/// The element bits of several small groups from their decisions, by table: an index of
+/// `groups * inner` decision bits gives `groups * mid * inner` element bits. A lookup
+/// replaces a per-group extract, multiply and append, which dominated groups of 2 to 8
+/// elements.
+struct Spread {
+    /// Groups per lookup (at least 2).
+    groups: usize,
+    table: [u64; 256],
+}
+
+impl Spread {
+    /// Groups below this count are cheaper one at a time than a table build.
+    const MIN_GROUPS: usize = 1024;
+
+    /// The table for groups of `mid * inner <= 64` elements, or `None` when fewer than two
+    /// groups fit a lookup (8 decision bits, 64 element bits) or there are too few groups.
+    fn new(mid: usize, inner: usize, count: usize) -> Option<Self> {
+        let size = mid * inner;
+        let groups = (8 / inner).min(64 / size);
+        if groups < 2 || count < Self::MIN_GROUPS {
+            return None;
+        }
+        let repeat = (0..mid).fold(0u64, |r, m| r | 1 << (m * inner));
+        let mut table = [0u64; 256];
+        for idx in 1..1usize << (groups * inner) {
+            // Decision bit `j` is position `j % inner` of group `j / inner`.
+            let j = idx.trailing_zeros() as usize;
+            table[idx] = table[idx & (idx - 1)] | repeat << ((j / inner) * size + j % inner);
+        }
+        Some(Self { groups, table })
+    }
+
+    #[inline(always)]
+    fn expand(&self, decisions: u64) -> u64 {
+        self.table[(decisions & 0xff) as usize]
     }
 }
 
