@@ -43,7 +43,7 @@ pub struct Shape {
     outer: usize,
     mid: usize,
     inner: usize,
-    /// The constructor's own product (`outer = n * c`) overflowed.
+    /// The constructor's own product (`outer = n * c`, `inner = batch * features`) overflowed.
     overflow: bool,
 }
 
@@ -86,6 +86,63 @@ impl Shape {
     /// Drop-path / stochastic depth: one decision per sample of `per_sample` elements.
     pub const fn samples(batch: usize, per_sample: usize) -> Self {
         Shape::new(batch, per_sample, 1)
+    }
+
+    /// Locked (variational) dropout on a batch-first sequence `[batch][time][features]`
+    /// (Gal & Ghahramani 2016; AWD-LSTM's `LockedDropout`): one decision per
+    /// `(sequence, feature)`, decision `b * features + f`, shared by every time step, so a
+    /// recurrent network sees the same units dropped along the whole sequence.
+    ///
+    /// ```
+    /// use simd_dropout::{Backend, BitsMut, Io, Seed, Shape};
+    /// // 2 sequences of 4 steps with 3 features.
+    /// let (batch, time, features) = (2, 4, 3);
+    /// let x: Vec<f32> = (1..=24).map(|v| v as f32).collect();
+    /// let mut y = [0.0f32; 24];
+    /// let mut mask = [0u64; 1]; // one bit per (sequence, feature): 6 bits
+    /// let io = Io::Out { x: &x, y: &mut y };
+    /// let shape = Shape::locked_batch_first(batch, time, features);
+    /// Backend::detect().broadcast_forward(shape, 0.5, Seed::from_u64(3), 0, io, Some(BitsMut::new(&mut mask)))?;
+    /// for b in 0..batch {
+    ///     for t in 0..time {
+    ///         for f in 0..features {
+    ///             let i = (b * time + t) * features + f;
+    ///             // Every step of sequence `b` drops the same features.
+    ///             let kept = mask[0] >> (b * features + f) & 1 == 1;
+    ///             assert_eq!(y[i], if kept { x[i] * 2.0 } else { 0.0 });
+    ///         }
+    ///     }
+    /// }
+    /// # Ok::<(), simd_dropout::Error>(())
+    /// ```
+    ///
+    /// An RNN cell that runs one step at a time gets the same mask at every step from the
+    /// same `(seed, offset)`: element dropout on its `[batch][features]` input at a fixed
+    /// offset (decisions depend only on the seed and the word index, never on the call), or
+    /// a mask drawn once and applied with `apply_mask` at each step.
+    pub const fn locked_batch_first(batch: usize, time: usize, features: usize) -> Self {
+        Shape::new(batch, time, features)
+    }
+
+    /// Locked dropout on a time-major sequence `[time][batch][features]` (the layout of
+    /// PyTorch's RNNs without `batch_first`): one decision per `(sequence, feature)`,
+    /// decision `b * features + f` as in [`Shape::locked_batch_first`], so the same sequence
+    /// gets the same mask in either layout.
+    ///
+    /// ```
+    /// use simd_dropout::Shape;
+    /// assert_eq!(Shape::locked_time_first(5, 2, 3), Shape::new(1, 5, 6));
+    /// assert_eq!(Shape::locked_time_first(5, 2, 3).decisions(), Some(6));
+    /// assert_eq!(Shape::locked_time_first(5, usize::MAX, 3).decisions(), None);
+    /// ```
+    pub const fn locked_time_first(time: usize, batch: usize, features: usize) -> Self {
+        match product(&[batch, features]) {
+            Some(inner) => Shape::new(1, time, inner),
+            None => Shape {
+                overflow: true,
+                ..Shape::new(1, time, usize::MAX)
+            },
+        }
     }
 
     /// `(outer, mid, inner)`.

@@ -148,6 +148,12 @@ pub enum Structure {
     Columns,
     /// `[batch, ...]`: one decision per sample (drop-path, stochastic depth).
     Samples,
+    /// `[batch, time, ...]`: locked (variational) dropout for RNNs, one decision per
+    /// `(sequence, feature)` shared by every time step.
+    LockedBatchFirst,
+    /// `[time, batch, ...]`: locked dropout on a time-major sequence (the same mask as
+    /// [`Structure::LockedBatchFirst`] on the same sequences).
+    LockedTimeFirst,
 }
 
 /// Structured dropout: whole channels, columns or samples, through autograd (the backward
@@ -167,6 +173,12 @@ pub fn broadcast_dropout(
         (Structure::ChannelsLast, [n, mid @ .., c]) => Shape::channels_last(*n, prod(mid), *c),
         (Structure::Columns, [rows @ .., cols]) => Shape::columns(prod(rows), *cols),
         (Structure::Samples, [batch, rest @ ..]) => Shape::samples(*batch, prod(rest)),
+        (Structure::LockedBatchFirst, [batch, time, rest @ ..]) => {
+            Shape::locked_batch_first(*batch, *time, prod(rest))
+        }
+        (Structure::LockedTimeFirst, [time, batch, rest @ ..]) => {
+            Shape::locked_time_first(*time, *batch, prod(rest))
+        }
         _ => bail!("simd-dropout: {structure:?} dropout needs more dimensions than {dims:?}"),
     };
     let xs = xs.contiguous()?;

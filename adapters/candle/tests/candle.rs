@@ -206,6 +206,52 @@ fn bad_input_is_a_candle_error() {
     assert!(broadcast_dropout(&x.flatten_all().unwrap(), Structure::Channels, 0.1, 0, 0).is_err());
 }
 
+/// Locked dropout: one mask per (sequence, feature) at every step, the same for the
+/// batch-first and time-first layouts of one batch, and gradients by recompute.
+#[test]
+fn locked_dropout_in_both_layouts() {
+    let (batch, time, features) = (3, 5, 4);
+    let x = input((batch, time * features), DType::F32)
+        .reshape((batch, time, features))
+        .unwrap();
+    let y = broadcast_dropout(&x, Structure::LockedBatchFirst, 0.5, 2, 9).unwrap();
+    let xt = x.transpose(0, 1).unwrap();
+    let yt = broadcast_dropout(&xt, Structure::LockedTimeFirst, 0.5, 2, 9).unwrap();
+    let y3 = y.to_vec3::<f32>().unwrap();
+    assert_eq!(yt.transpose(0, 1).unwrap().to_vec3::<f32>().unwrap(), y3);
+    let x3 = x.to_vec3::<f32>().unwrap();
+    let mut dropped = 0;
+    for b in 0..batch {
+        for f in 0..features {
+            let kept = y3[b][0][f] != 0.0;
+            dropped += usize::from(!kept);
+            for t in 0..time {
+                let want = if kept { x3[b][t][f] * 2.0 } else { 0.0 };
+                assert_eq!(y3[b][t][f], want, "b={b} t={t} f={f}");
+            }
+        }
+    }
+    assert!(dropped > 0 && dropped < batch * features, "{dropped}");
+    let xv = Var::from_tensor(&x).unwrap();
+    let grads = broadcast_dropout(xv.as_tensor(), Structure::LockedBatchFirst, 0.5, 2, 9)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let g = grads.get(xv.as_tensor()).unwrap().to_vec3::<f32>().unwrap();
+    for b in 0..batch {
+        for t in 0..time {
+            for f in 0..features {
+                let want = if y3[b][0][f] != 0.0 { 2.0 } else { 0.0 };
+                assert_eq!(g[b][t][f], want);
+            }
+        }
+    }
+    let flat = x.flatten_all().unwrap();
+    assert!(broadcast_dropout(&flat, Structure::LockedTimeFirst, 0.5, 2, 9).is_err());
+}
+
 #[test]
 fn variants_equal_the_core_crate_and_run_backward() {
     let b = Backend::scalar();
