@@ -44,7 +44,8 @@ pub const OFFSETS: [u64; 4] = [0, 1, 1_000_003, u64::MAX - 100];
 /// about a million times slower).
 pub fn lengths() -> Vec<usize> {
     if cfg!(miri) {
-        return vec![0, 1, 63, 64, 65, 129, 193];
+        // Empty, a tail alone (1, 63), one whole 64-element block, blocks and a tail.
+        return vec![0, 1, 63, 64, 193];
     }
     let mut v: Vec<usize> = (0..=70).collect();
     for c in [128usize, 256, 1024, 4096] {
