@@ -227,7 +227,7 @@ fn small_groups<T: Element>(
     let mut window = [0u64; CHUNK_WORDS + 1];
     let per_window = CHUNK / inner;
     let (mut g, end) = (first_row / mid, first_row / mid + d.len() / size);
-    let spread = Spread::new(mid, inner, end - g);
+    let spread = Spread::new(mid, inner, repeat, end - g);
     while g < end {
         let groups = (end - g).min(per_window);
         if let Some(w) = window.first_chunk_mut::<CHUNK_WORDS>() {
@@ -303,15 +303,15 @@ impl Spread {
     /// Groups below this count are cheaper one at a time than a table build.
     const MIN_GROUPS: usize = 1024;
 
-    /// The table for groups of `mid * inner <= 64` elements, or `None` when fewer than two
-    /// groups fit a lookup (8 decision bits, 64 element bits) or there are too few groups.
-    fn new(mid: usize, inner: usize, count: usize) -> Option<Self> {
+    /// The table for groups of `mid * inner <= 64` elements whose bits are their decisions
+    /// times `repeat`, or `None` when fewer than two groups fit a lookup (8 decision bits, 64
+    /// element bits) or there are too few groups.
+    fn new(mid: usize, inner: usize, repeat: u64, count: usize) -> Option<Self> {
         let size = mid * inner;
         let groups = (8 / inner).min(64 / size);
         if groups < 2 || count < Self::MIN_GROUPS {
             return None;
         }
-        let repeat = (0..mid).fold(0u64, |r, m| r | 1 << (m * inner));
         let mut table = [0u64; 256];
         for idx in 1..1usize << (groups * inner) {
             // Decision bit `j` is position `j % inner` of group `j / inner`.
