@@ -2,9 +2,11 @@
 
 use crate::element::Element;
 use crate::job::{Bits, BitsMut, Data, Io, Rate, Shape, copy_bits, mask_words, write_bits};
+use crate::kernels::WordJob;
 use crate::kernels::portable::Portable;
-use crate::ops::{Strided, alpha, broadcast, element, fused, strided};
+use crate::ops::{Strided, alpha, broadcast, element, fused, gaussian, strided};
 use crate::parallel::{Split, for_pieces};
+use crate::pcg::Words;
 use crate::reference;
 use crate::{Error, Seed};
 
@@ -380,6 +382,66 @@ impl Backend {
         Ok(())
     }
 
+    /// Gaussian (multiplicative) dropout (Srivastava et al. 2014; Keras `GaussianDropout`),
+    /// `p` in `[0, 1)`: `y = x * (1 + sigma * z)` with `sigma = sqrt(p / (1 - p))` and `z` a
+    /// standard normal variate per element, so every element is kept and `E[y] = x`. The
+    /// variate of stream position `offset + i` is fixed by the [contract](crate::contract)
+    /// (a Box-Muller transform in IEEE arithmetic on the word pair containing that position),
+    /// the same on every backend and architecture. `p = 0` is the identity and draws nothing.
+    ///
+    /// There is no 1-bit mask: the backward regenerates the noise. The multipliers
+    /// themselves are the forward of ones (`1 * m` is exact).
+    ///
+    /// ```
+    /// use simd_dropout::{Backend, Io, Seed};
+    /// let b = Backend::detect();
+    /// let (seed, x) = (Seed::from_u64(3), [2.0f32; 1000]);
+    /// let mut y = [0.0f32; 1000];
+    /// b.gaussian_forward(0.2, seed, 0, Io::Out { x: &x, y: &mut y })?;
+    /// let mean = y.iter().sum::<f32>() / 1000.0;
+    /// assert!((mean - 2.0).abs() < 0.1); // sigma = 0.5: E[y] = x, sd(y) = 1
+    ///
+    /// let mut noise = [1.0f32; 1000]; // the multipliers 1 + sigma * z
+    /// b.gaussian_forward(0.2, seed, 0, Io::InPlace(&mut noise))?;
+    /// assert!(x.iter().zip(&noise).zip(&y).all(|((x, m), y)| x * m == *y));
+    /// # Ok::<(), simd_dropout::Error>(())
+    /// ```
+    pub fn gaussian_forward<T: Element>(
+        self,
+        p: f64,
+        seed: Seed,
+        offset: u64,
+        io: Io<'_, T>,
+    ) -> Result<(), Error> {
+        let g = gaussian::Gaussian::new(p)?;
+        gaussian::apply(self, g, (seed, offset), io.data()?);
+        Ok(())
+    }
+
+    /// The backward pass of [`gaussian_forward`](Backend::gaussian_forward):
+    /// `gx = gy * (1 + sigma * z)` with the forward's noise, regenerated from
+    /// `(seed, offset)`.
+    ///
+    /// ```
+    /// use simd_dropout::{Backend, Io, Seed};
+    /// let (b, seed) = (Backend::detect(), Seed::from_u64(8));
+    /// let mut m = [1.0f64; 10];
+    /// b.gaussian_forward(0.5, seed, 77, Io::InPlace(&mut m))?;
+    /// let mut g = [3.0f64; 10];
+    /// b.gaussian_backward(0.5, seed, 77, Io::InPlace(&mut g))?;
+    /// assert!(g.iter().zip(&m).all(|(g, m)| *g == 3.0 * m));
+    /// # Ok::<(), simd_dropout::Error>(())
+    /// ```
+    pub fn gaussian_backward<T: Element>(
+        self,
+        p: f64,
+        seed: Seed,
+        offset: u64,
+        io: Io<'_, T>,
+    ) -> Result<(), Error> {
+        self.gaussian_forward(p, seed, offset, io)
+    }
+
     /// Fused bias + dropout + residual of a transformer block, the elements row-major
     /// `[rows][cols]` with `cols = bias.len()`: kept `y = residual + (x + bias) * scale`
     /// (each operation one rounding, in that order), dropped `y = residual` bit for bit.
@@ -662,6 +724,19 @@ impl Backend {
             Imp::Avx512(k) => k.apply(m, rate, d),
         };
         for_pieces(self.parallel, (data, mask), 64, &run);
+    }
+
+    /// Runs `job` on the raw words of `seed` from `offset` on, compiled for this backend's
+    /// instruction set (the scalar reference draws them one by one).
+    pub(crate) fn run_words<J: WordJob>(self, seed: Seed, offset: u64, job: J) {
+        match self.imp {
+            Imp::Scalar => job.run(&mut Words::new(seed, offset)),
+            Imp::Portable(k) => k.run_words(seed, offset, job),
+            #[cfg(target_arch = "x86_64")]
+            Imp::Avx2(k) => k.run_words(seed, offset, job),
+            #[cfg(target_arch = "x86_64")]
+            Imp::Avx512(k) => k.run_words(seed, offset, job),
+        }
     }
 
     /// Runs `f` compiled for this backend's instruction set (safe code only: its loops get

@@ -22,17 +22,27 @@ pub(crate) mod sealed {
     {
         /// A constant derived in f64 (a scale, alpha dropout's `a`, `b`, `c`), rounded once.
         fn from_f64(v: f64) -> Self;
+        /// An f32 value (a Gaussian noise variate), widened exactly.
+        fn from_f32(v: f32) -> Self;
     }
     impl Acc for f32 {
         #[inline(always)]
         fn from_f64(v: f64) -> f32 {
             v as f32
         }
+        #[inline(always)]
+        fn from_f32(v: f32) -> f32 {
+            v
+        }
     }
     impl Acc for f64 {
         #[inline(always)]
         fn from_f64(v: f64) -> f64 {
             v
+        }
+        #[inline(always)]
+        fn from_f32(v: f32) -> f64 {
+            f64::from(v)
         }
     }
 

@@ -19,8 +19,8 @@ use core::fmt;
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// `p` is NaN or outside `[0, 1]`, or `1` where the operation needs `p < 1` (alpha
-    /// dropout).
+    /// `p` is NaN or outside `[0, 1]`, or `1` where the operation needs `p < 1` (alpha and
+    /// Gaussian dropout).
     InvalidProbability {
         /// The value given.
         p: f64,
@@ -82,7 +82,7 @@ impl fmt::Display for Error {
             // `{:?}` prints f64::MAX as 1.7976931348623157e308, not 309 digits.
             Error::InvalidProbability { p, below_one } => {
                 let range = if below_one {
-                    "in [0, 1) for alpha dropout"
+                    "in [0, 1) for alpha and Gaussian dropout"
                 } else {
                     "in [0, 1]"
                 };

@@ -4,7 +4,7 @@
 use crate::backend::Backend;
 use crate::element::Element;
 use crate::job::{Bits, BitsMut, Io, Rate, Shape, check_len, mask_words, write_bits};
-use crate::ops::{Strided, alpha::Alpha, fused::check_rows};
+use crate::ops::{Strided, alpha::Alpha, fused::check_rows, gaussian::Gaussian};
 use crate::{Error, Seed};
 use portable_atomic::{AtomicU64, Ordering};
 
@@ -101,16 +101,33 @@ pub enum Op {
         /// Columns (the bias length).
         cols: usize,
     },
+    /// Gaussian (multiplicative) dropout: noise instead of a mask, so its calls take no mask
+    /// (a mask is a `WrongOp` error).
+    ///
+    /// ```
+    /// use simd_dropout::{Dropout, Io, Op, Seed};
+    /// let layer = Dropout::new(0.1, Seed::from_u64(4))?;
+    /// let rec = layer.reserve(Op::Gaussian, 8)?;
+    /// let mut xy = [1.0f32; 8];
+    /// rec.forward(Io::InPlace(&mut xy), None)?;
+    /// let mut g = [1.0f32; 8];
+    /// rec.backward(Io::InPlace(&mut g), None)?; // the same noise, regenerated
+    /// assert_eq!(g, xy);
+    /// assert_eq!(layer.offset(), 8);
+    /// # Ok::<(), simd_dropout::Error>(())
+    /// ```
+    Gaussian,
 }
 
 impl Op {
     /// The words a call of `len` elements draws at `p`, after checking that the op fits:
-    /// `p` valid (below 1 for alpha), the shape describes `len`, `cols` divides `len`.
+    /// `p` valid (below 1 for alpha and Gaussian), the shape describes `len`, `cols` divides `len`.
     fn words(self, p: f64, len: usize) -> Result<usize, Error> {
         Rate::new(p)?;
         match self {
             Op::Broadcast(shape) => shape.check("x", len),
             Op::Alpha => Alpha::new(p).map(|_| len),
+            Op::Gaussian => Gaussian::new(p).map(|_| len),
             Op::Fused { cols } => check_rows("bias", len, cols).map(|_| len),
             Op::Element => Ok(len),
         }
@@ -121,6 +138,7 @@ impl Op {
             Op::Element => "an element",
             Op::Broadcast(_) => "a broadcast",
             Op::Alpha => "an alpha",
+            Op::Gaussian => "a Gaussian",
             Op::Fused { .. } => "a fused",
         }
     }
@@ -310,7 +328,7 @@ impl Record {
         }
     }
 
-    /// The forward pass of an element, broadcast or alpha call (keep bits to `mask` when
+    /// The forward pass of an element, broadcast, alpha or Gaussian call (keep bits to `mask` when
     /// given). Running it again is a replay: the same bits.
     pub fn forward<T: Element>(
         &self,
@@ -320,6 +338,10 @@ impl Record {
         self.expect(
             !matches!(self.op, Op::Fused { .. }),
             "forward (a fused record runs fused_forward)",
+        )?;
+        self.expect(
+            !(self.op == Op::Gaussian && mask.is_some()),
+            "forward with a mask (Gaussian dropout has none)",
         )?;
         check_len("x", self.len, io.len())?;
         let (b, p, seed, offset) = (self.backend, self.p, self.seed, self.offset);
@@ -333,17 +355,22 @@ impl Record {
         match self.op {
             Op::Broadcast(shape) => b.broadcast_forward(shape, p, seed, offset, io, mask),
             Op::Alpha => b.alpha_forward(p, seed, offset, io, mask),
+            Op::Gaussian => b.gaussian_forward(p, seed, offset, io),
             _ => b.forward(p, seed, offset, io, mask),
         }
     }
 
-    /// The backward pass of an element, broadcast or alpha call (`x` = the output gradient,
+    /// The backward pass of an element, broadcast, alpha or Gaussian call (`x` = the output gradient,
     /// `y` = the input gradient), from the stored `mask` or, with `None`, regenerated from
     /// the record. In eval mode the identity.
     pub fn backward<T: Element>(&self, io: Io<'_, T>, mask: Option<Bits<'_>>) -> Result<(), Error> {
         self.expect(
             !matches!(self.op, Op::Fused { .. }),
             "backward (a fused record runs fused_backward)",
+        )?;
+        self.expect(
+            !(self.op == Op::Gaussian && mask.is_some()),
+            "backward from a mask (Gaussian dropout has none)",
         )?;
         check_len("x", self.len, io.len())?;
         let (b, p, seed, offset) = (self.backend, self.p, self.seed, self.offset);
@@ -358,6 +385,7 @@ impl Record {
         match self.op {
             Op::Broadcast(shape) => b.broadcast_backward(shape, p, seed, offset, io, mask),
             Op::Alpha => b.alpha_backward(p, seed, offset, io, mask),
+            Op::Gaussian => b.gaussian_backward(p, seed, offset, io),
             _ => b.backward(p, seed, offset, io, mask),
         }
     }

@@ -103,7 +103,7 @@
 //! # Errors and panics
 //!
 //! Every bad input is an [`Error`], returned before anything is written: `p` NaN or outside
-//! `[0, 1]` (or `p = 1` for alpha dropout), slices of different lengths, a mask buffer too
+//! `[0, 1]` (or `p = 1` for alpha and Gaussian dropout), slices of different lengths, a mask buffer too
 //! short for its bits, a [`Shape`] that does not describe the slice or overflows `usize`, a
 //! bias that does not divide the elements into rows, a [`View`] that reaches outside its
 //! buffer or whose output strides overlap, a [`Record`] asked for another kind of call.

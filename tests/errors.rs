@@ -105,7 +105,7 @@ fn alpha_needs_p_below_one() {
     );
     assert_eq!(
         r.unwrap_err().to_string(),
-        "p = 1.0: the drop probability must be a number in [0, 1) for alpha dropout"
+        "p = 1.0: the drop probability must be a number in [0, 1) for alpha and Gaussian dropout"
     );
     assert_eq!(y, [5.0; 4]);
     let layer = Dropout::new(1.0, Seed::default()).unwrap();

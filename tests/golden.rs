@@ -251,3 +251,76 @@ fn golden_vectors_broadcast() {
         }
     }
 }
+
+/// Gaussian dropout's golden vectors (CONTRACT.md, Gaussian): the outputs of the ramp, a call
+/// that starts on the second word of a pair and wraps the stream. The Cortex-M firmware checks
+/// the same file (where the square root is computed without the FPU's instruction).
+const GAUSSIAN: Case = Case {
+    name: "gaussian",
+    seed: Seed::new(0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210),
+    offset: u64::MAX - 300,
+    p: 0.3,
+    n: 1_001,
+};
+
+fn crate_gaussian<T: FromBits>(b: Backend, c: &Case) -> Vec<u64> {
+    let x: Vec<T> = input(c.n);
+    let mut y = vec![T::ZERO; c.n];
+    b.gaussian_forward(c.p, c.seed, c.offset, Io::Out { x: &x, y: &mut y })
+        .unwrap();
+    bits_of(&y)
+}
+
+#[test]
+fn golden_vectors_gaussian() {
+    let c = &GAUSSIAN;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/gaussian.txt");
+    if std::env::var_os("SIMD_DROPOUT_BLESS").is_some() {
+        let text = render(
+            &[],
+            &[
+                (
+                    "f32",
+                    bits_of(&spec_gaussian(&input::<f32>(c.n), c.p, c.seed, c.offset)),
+                ),
+                (
+                    "f16",
+                    bits_of(&spec_gaussian(&input::<f16>(c.n), c.p, c.seed, c.offset)),
+                ),
+                (
+                    "bf16",
+                    bits_of(&spec_gaussian(&input::<bf16>(c.n), c.p, c.seed, c.offset)),
+                ),
+                (
+                    "f64",
+                    bits_of(&spec_gaussian(&input::<f64>(c.n), c.p, c.seed, c.offset)),
+                ),
+            ],
+        );
+        std::fs::write(&path, text).unwrap();
+    }
+    let golden = std::fs::read_to_string(&path).unwrap();
+    // Under miri the portable backend only (the operation is safe code).
+    let backends: Vec<Backend> = if cfg!(miri) {
+        vec![Backend::portable()]
+    } else {
+        Backend::available().collect()
+    };
+    for b in backends {
+        let text = render(
+            &[],
+            &[
+                ("f32", crate_gaussian::<f32>(b, c)),
+                ("f16", crate_gaussian::<f16>(b, c)),
+                ("bf16", crate_gaussian::<bf16>(b, c)),
+                ("f64", crate_gaussian::<f64>(b, c)),
+            ],
+        );
+        assert!(
+            text == golden,
+            "{} differs from {}",
+            b.name(),
+            path.display()
+        );
+    }
+}

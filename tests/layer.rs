@@ -337,3 +337,75 @@ fn a_shared_layer_hands_out_disjoint_positions() {
     assert_eq!(ranges[0].0, 0);
     assert_eq!(ranges.last().unwrap().1, layer.offset());
 }
+
+/// A Gaussian record runs the stateless Gaussian calls at its position (forward, replay,
+/// backward), is the identity in eval mode, refuses a mask, and advances the layer by its
+/// elements; `p = 1` is refused when reserving.
+#[test]
+fn gaussian_records() {
+    let layer = Dropout::new(0.3, Seed::from_u64(21)).unwrap();
+    let n = 333;
+    let x: Vec<f32> = data(n, 5);
+    let gy: Vec<f32> = data(n, 6);
+    let b = Backend::detect();
+    layer.reserve(Op::Element, 7).unwrap();
+    let rec = layer.reserve(Op::Gaussian, n).unwrap();
+    assert_eq!((rec.offset, layer.offset()), (7, 7 + n as u64));
+    let mut y = vec![0.0f32; n];
+    rec.forward(Io::Out { x: &x, y: &mut y }, None).unwrap();
+    let mut want = vec![0.0f32; n];
+    b.gaussian_forward(
+        0.3,
+        rec.seed,
+        7,
+        Io::Out {
+            x: &x,
+            y: &mut want,
+        },
+    )
+    .unwrap();
+    assert_same(&y, &want, "Gaussian record forward");
+    let mut g = gy.clone();
+    rec.backward(Io::InPlace(&mut g), None).unwrap();
+    let mut want_g = gy.clone();
+    b.gaussian_backward(0.3, rec.seed, 7, Io::InPlace(&mut want_g))
+        .unwrap();
+    assert_same(&g, &want_g, "Gaussian record backward");
+    // The next record continues the stream: different noise.
+    let next = layer.reserve(Op::Gaussian, n).unwrap();
+    let mut y2 = vec![0.0f32; n];
+    next.forward(Io::Out { x: &x, y: &mut y2 }, None).unwrap();
+    assert!(y.iter().zip(&y2).filter(|(a, b)| a != b).count() > n / 2);
+    // A mask is refused, nothing written.
+    let mut m = vec![0u64; mask_words(n)];
+    let mut out = vec![5.0f32; n];
+    let r = rec.forward(Io::Out { x: &x, y: &mut out }, Some(BitsMut::new(&mut m)));
+    assert!(matches!(r, Err(Error::WrongOp { .. })), "{r:?}");
+    let r = rec.backward(
+        Io::Out {
+            x: &gy,
+            y: &mut out,
+        },
+        Some(Bits::new(&m)),
+    );
+    assert!(matches!(r, Err(Error::WrongOp { .. })), "{r:?}");
+    assert!(out.iter().all(|&v| v == 5.0));
+    // Eval: the identity.
+    let eval = Record {
+        training: false,
+        ..rec
+    };
+    let mut e = vec![0.0f32; n];
+    eval.forward(Io::Out { x: &x, y: &mut e }, None).unwrap();
+    assert_same(&e, &x, "Gaussian eval");
+    // p = 1 has no Gaussian dropout.
+    let all = Dropout::new(1.0, Seed::from_u64(1)).unwrap();
+    assert!(matches!(
+        all.reserve(Op::Gaussian, 4),
+        Err(Error::InvalidProbability {
+            below_one: true,
+            ..
+        })
+    ));
+    assert_eq!(all.offset(), 0);
+}

@@ -243,6 +243,25 @@ impl<'a, T: Copy> Data<'a, T> {
             Data::MaskOnly(_) => {}
         }
     }
+
+    /// `out[i] = f(in[i], with[i])` for the first `min(len, with.len())` elements: `map` with a
+    /// second input, zipped so that no index is bounds-checked in the (vectorized) loop.
+    #[inline(always)]
+    pub(crate) fn zip_map<U: Copy>(&mut self, with: &[U], mut f: impl FnMut(T, U) -> T) {
+        match self {
+            Data::Out { x, y } => {
+                for ((yo, &xi), &w) in y.iter_mut().zip(x.iter()).zip(with) {
+                    yo.write(f(xi, w));
+                }
+            }
+            Data::InPlace(xy) => {
+                for (v, &w) in xy.iter_mut().zip(with) {
+                    *v = f(*v, w);
+                }
+            }
+            Data::MaskOnly(_) => {}
+        }
+    }
 }
 
 /// Mask bits to read, from bit `start` of `words` on (bit `i % 64` of word `i / 64` is bit

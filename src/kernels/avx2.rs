@@ -91,6 +91,33 @@ unsafe fn outputs(s: __m256i) -> __m256i {
     }
 }
 
+/// The words of elements 8g .. 8g + 8 in order, from register pair `g`.
+///
+/// # Safety
+/// AVX2.
+#[inline(always)]
+unsafe fn words8(lanes: &Lanes, g: usize) -> __m256i {
+    // SAFETY: value-only intrinsics; the caller enables AVX2.
+    unsafe {
+        let (even, odd) = (lanes.v[2 * g], lanes.v[2 * g + 1]);
+        _mm256_blend_epi32::<0b1010_1010>(outputs(even), _mm256_slli_epi64::<32>(outputs(odd)))
+    }
+}
+
+/// Steps every lane by 64 words.
+///
+/// # Safety
+/// AVX2.
+#[inline(always)]
+unsafe fn step(lanes: &mut Lanes) {
+    // SAFETY: value-only intrinsics; the caller enables AVX2.
+    unsafe {
+        for v in lanes.v.iter_mut() {
+            *v = lcg_step(*v, lanes.mul_lo, lanes.mul_hi, lanes.add);
+        }
+    }
+}
+
 impl Isa for Avx2Isa {
     type Lanes = Lanes;
 
@@ -122,19 +149,25 @@ impl Isa for Avx2Isa {
         unsafe {
             let t = _mm256_set1_epi32(threshold as i32);
             for g in 0..8 {
-                let (even, odd) = (lanes.v[2 * g], lanes.v[2 * g + 1]);
-                let words = _mm256_blend_epi32::<0b1010_1010>(
-                    outputs(even),
-                    _mm256_slli_epi64::<32>(outputs(odd)),
-                );
+                let words = words8(lanes, g);
                 // Unsigned r >= t  <=>  max(r, t) == r.
                 let kept = _mm256_cmpeq_epi32(_mm256_max_epu32(words, t), words);
                 bits |= u64::from(_mm256_movemask_ps(_mm256_castsi256_ps(kept)) as u8) << (8 * g);
-                lanes.v[2 * g] = lcg_step(even, lanes.mul_lo, lanes.mul_hi, lanes.add);
-                lanes.v[2 * g + 1] = lcg_step(odd, lanes.mul_lo, lanes.mul_hi, lanes.add);
             }
+            step(lanes);
         }
         bits
+    }
+
+    #[inline(always)]
+    unsafe fn next_raw(self, lanes: &mut Lanes, out: &mut [u32; 64]) {
+        // SAFETY: value-only intrinsics and stores of 8 words inside `out`; AVX2 enabled.
+        unsafe {
+            for g in 0..8 {
+                _mm256_storeu_si256(out.as_mut_ptr().add(8 * g).cast(), words8(lanes, g));
+            }
+            step(lanes);
+        }
     }
 
     #[inline(always)]

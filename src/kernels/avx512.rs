@@ -108,31 +108,23 @@ impl Isa for Avx512Isa {
         unsafe {
             let t = _mm512_set1_epi32(threshold as i32);
             for g in 0..4 {
-                let (even, odd) = (lanes.v[2 * g], lanes.v[2 * g + 1]);
-                // XSH: bits 27..58 of s ^ (s >> 18): the even lanes' in their low halves,
-                // the odd lanes' in their high halves; rotations likewise (vprorvd uses
-                // only the low 5 bits of each count).
-                let mix_even = _mm512_xor_si512(_mm512_srli_epi64::<18>(even), even);
-                let mix_odd = _mm512_xor_si512(_mm512_srli_epi64::<18>(odd), odd);
-                let xsh = _mm512_mask_blend_epi32(
-                    0xaaaa,
-                    _mm512_srli_epi64::<27>(mix_even),
-                    _mm512_slli_epi64::<5>(mix_odd),
-                );
-                let rot = _mm512_mask_blend_epi32(
-                    0xaaaa,
-                    _mm512_srli_epi64::<59>(even),
-                    _mm512_srli_epi64::<27>(odd),
-                );
-                let words = _mm512_rorv_epi32(xsh, rot);
-                let kept = _mm512_cmpge_epu32_mask(words, t);
+                let kept = _mm512_cmpge_epu32_mask(words16(lanes, g), t);
                 bits |= u64::from(kept) << (16 * g);
-                lanes.v[2 * g] = _mm512_add_epi64(_mm512_mullo_epi64(even, lanes.mul), lanes.add);
-                lanes.v[2 * g + 1] =
-                    _mm512_add_epi64(_mm512_mullo_epi64(odd, lanes.mul), lanes.add);
             }
+            step(lanes);
         }
         bits
+    }
+
+    #[inline(always)]
+    unsafe fn next_raw(self, lanes: &mut Lanes, out: &mut [u32; 64]) {
+        // SAFETY: value-only intrinsics and stores of 16 words inside `out`; AVX-512F enabled.
+        unsafe {
+            for g in 0..4 {
+                _mm512_storeu_si512(out.as_mut_ptr().add(16 * g).cast(), words16(lanes, g));
+            }
+            step(lanes);
+        }
     }
 
     #[inline(always)]
@@ -164,6 +156,48 @@ impl Isa for Avx512Isa {
                 let y = _mm512_maskz_mul_pd((word >> (8 * g)) as u8, x, s);
                 _mm512_storeu_pd(dst.add(8 * g), y);
             }
+        }
+    }
+}
+
+/// The words of elements 16g .. 16g + 16 in order, from register pair `g`.
+///
+/// # Safety
+/// AVX-512 F + DQ.
+#[inline(always)]
+unsafe fn words16(lanes: &Lanes, g: usize) -> __m512i {
+    // SAFETY: value-only intrinsics; the caller enables the features.
+    unsafe {
+        let (even, odd) = (lanes.v[2 * g], lanes.v[2 * g + 1]);
+        // XSH: bits 27..58 of s ^ (s >> 18): the even lanes' in their low halves, the odd
+        // lanes' in their high halves; rotations likewise (vprorvd uses only the low 5 bits
+        // of each count).
+        let mix_even = _mm512_xor_si512(_mm512_srli_epi64::<18>(even), even);
+        let mix_odd = _mm512_xor_si512(_mm512_srli_epi64::<18>(odd), odd);
+        let xsh = _mm512_mask_blend_epi32(
+            0xaaaa,
+            _mm512_srli_epi64::<27>(mix_even),
+            _mm512_slli_epi64::<5>(mix_odd),
+        );
+        let rot = _mm512_mask_blend_epi32(
+            0xaaaa,
+            _mm512_srli_epi64::<59>(even),
+            _mm512_srli_epi64::<27>(odd),
+        );
+        _mm512_rorv_epi32(xsh, rot)
+    }
+}
+
+/// Steps every lane by 64 words.
+///
+/// # Safety
+/// AVX-512 F + DQ.
+#[inline(always)]
+unsafe fn step(lanes: &mut Lanes) {
+    // SAFETY: value-only intrinsics; the caller enables the features.
+    unsafe {
+        for v in lanes.v.iter_mut() {
+            *v = _mm512_add_epi64(_mm512_mullo_epi64(*v, lanes.mul), lanes.add);
         }
     }
 }

@@ -37,6 +37,9 @@ pub(crate) trait Isa: Copy {
     /// The keep bits of the next 64 words (`r >= threshold`), then steps every lane by 64.
     unsafe fn next_word(self, lanes: &mut Self::Lanes, threshold: u32) -> u64;
 
+    /// The next 64 words themselves, in element order, then steps every lane by 64.
+    unsafe fn next_raw(self, lanes: &mut Self::Lanes, out: &mut [u32; 64]);
+
     unsafe fn apply64_f32(self, src: *const f32, dst: *mut f32, word: u64, scale: f32);
     unsafe fn apply64_f16(self, src: *const f16, dst: *mut f16, word: u64, scale: f32);
     unsafe fn apply64_bf16(self, src: *const bf16, dst: *mut bf16, word: u64, scale: f32);
@@ -157,6 +160,56 @@ pub(crate) unsafe fn generate<I: Isa, T: Element>(
     }
 }
 
+/// Consecutive raw words of one stream, 64 at a time (the variants that use the words
+/// themselves: Gaussian noise).
+pub(crate) trait WordSource {
+    /// The next 64 words.
+    fn next64(&mut self, out: &mut [u32; 64]);
+}
+
+/// Work that consumes a [`WordSource`]. A backend runs it inside its `#[target_feature]`
+/// entry point, so that the job's safe loops are compiled for that instruction set.
+pub(crate) trait WordJob {
+    /// Does the work on the words from the stream position the job was started at.
+    fn run(self, words: &mut impl WordSource);
+}
+
+/// The scalar reference's words: one after the other.
+impl WordSource for Words {
+    #[inline(always)]
+    fn next64(&mut self, out: &mut [u32; 64]) {
+        for w in out.iter_mut() {
+            *w = self.next().unwrap_or(0);
+        }
+    }
+}
+
+/// An instruction set's lanes as a word source. It exists only inside an entry point of
+/// that instruction set (see [`run_words`]).
+struct IsaWords<I: Isa> {
+    isa: I,
+    lanes: I::Lanes,
+}
+
+impl<I: Isa> WordSource for IsaWords<I> {
+    #[inline(always)]
+    fn next64(&mut self, out: &mut [u32; 64]) {
+        // SAFETY: `run_words`, the only constructor, requires the instruction set.
+        unsafe { self.isa.next_raw(&mut self.lanes, out) }
+    }
+}
+
+/// Runs `job` on the words from position `offset` of `seed`'s stream.
+///
+/// # Safety
+/// The instruction set of `isa` must be available.
+#[inline(always)]
+pub(crate) unsafe fn run_words<I: Isa, J: WordJob>(isa: I, seed: Seed, offset: u64, job: J) {
+    // SAFETY: forwarded from the caller.
+    let lanes = unsafe { isa.lanes(seed.state_at(offset), seed.step()) };
+    job.run(&mut IsaWords { isa, lanes });
+}
+
 /// Applies the mask words at `mask` to `n` elements.
 ///
 /// # Safety
@@ -233,7 +286,30 @@ macro_rules! entry_points {
             unsafe { $crate::kernels::apply($isa, mask, rate, io, n) }
         }
 
+        $(#[$attr])*
+        /// # Safety
+        /// The instruction set is available.
+        unsafe fn run_words_raw<J: $crate::kernels::WordJob>(
+            seed: $crate::Seed,
+            offset: u64,
+            job: J,
+        ) {
+            // SAFETY: forwarded from the caller.
+            unsafe { $crate::kernels::run_words($isa, seed, offset, job) }
+        }
+
         impl $token {
+            /// Runs `job` on this instruction set's raw words from `offset` on.
+            pub(crate) fn run_words<J: $crate::kernels::WordJob>(
+                self,
+                seed: $crate::Seed,
+                offset: u64,
+                job: J,
+            ) {
+                // SAFETY: the token exists only where the instruction set is available.
+                unsafe { run_words_raw(seed, offset, job) }
+            }
+
             /// Forward dropout (see `reference::generate`, which it matches bit for bit).
             pub(crate) fn generate<T: $crate::element::Element>(
                 self,

@@ -43,10 +43,8 @@ impl Isa for Portable {
     #[inline(always)]
     unsafe fn next_word(self, lanes: &mut Lanes, threshold: u32) -> u64 {
         let mut words = [0u32; 64];
-        for (w, s) in words.iter_mut().zip(lanes.states.iter_mut()) {
-            *w = output(*s);
-            *s = lanes.step64.apply(*s);
-        }
+        // SAFETY: the portable backend is always available.
+        unsafe { self.next_raw(lanes, &mut words) };
         let t = u32x8::splat(threshold);
         let mut bits = 0u64;
         for (g, chunk) in words.chunks_exact(8).enumerate() {
@@ -54,6 +52,14 @@ impl Isa for Portable {
             bits |= u64::from(r.simd_ge(t).to_bitmask()) << (8 * g);
         }
         bits
+    }
+
+    #[inline(always)]
+    unsafe fn next_raw(self, lanes: &mut Lanes, out: &mut [u32; 64]) {
+        for (w, s) in out.iter_mut().zip(lanes.states.iter_mut()) {
+            *w = output(*s);
+            *s = lanes.step64.apply(*s);
+        }
     }
 
     #[inline(always)]

@@ -7,6 +7,8 @@ pub(crate) mod broadcast;
 mod decisions;
 pub(crate) mod element;
 pub(crate) mod fused;
+pub(crate) mod gaussian;
+mod math;
 pub(crate) mod strided;
 
 pub use strided::Strided;

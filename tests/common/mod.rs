@@ -308,3 +308,76 @@ pub fn spec_broadcast<T: FromBits>(
         .map(|(i, &v)| spec_out(v, keep[(i / (mid * inner)) * inner + i % inner], p))
         .collect()
 }
+
+/// The word at stream position `q`, from rand_pcg.
+pub fn word(seed: Seed, q: u64) -> u32 {
+    let mut g = Pcg32::new(seed.state, seed.stream);
+    g.advance(q);
+    g.next_u32()
+}
+
+/// The contract's variate of stream position `q`, written from its text.
+pub fn spec_normal(seed: Seed, q: u64) -> f32 {
+    let (a, b) = (word(seed, q & !1), word(seed, q | 1));
+    // Radius: u = k / 2^24, k = (a >> 8) + 1 = m * 2^e, m in [sqrt(1/2), sqrt(2)).
+    let k = ((a >> 8) + 1) as f32;
+    let (mut m, mut e) = (k, 0i32);
+    while m >= 2.0 {
+        m /= 2.0;
+        e += 1;
+    }
+    if m > std::f32::consts::SQRT_2 {
+        m /= 2.0;
+        e += 1;
+    }
+    let s = (m - 1.0) / (m + 1.0);
+    let t = s * s;
+    let c = |v: f64| v as f32;
+    let series = c(1.0 / 3.0) + t * (c(1.0 / 5.0) + t * (c(1.0 / 7.0) + t * c(1.0 / 9.0)));
+    let ln_m = (s + s) + (s + s) * (t * series);
+    let ln2_hi = f32::from_bits(0x3f31_7200);
+    let ln2_lo = (std::f64::consts::LN_2 - f64::from(ln2_hi)) as f32;
+    let f = (e - 24) as f32;
+    let ln_u = f * ln2_hi + (ln_m + f * ln2_lo);
+    let r = (-2.0 * ln_u).sqrt();
+    // Angle: quadrant b >> 30, phi = (f - 1/2) * pi/2, f = bits 6..30 of b over 2^24.
+    let frac = ((b >> 6) & 0xff_ffff) as f32 / 16_777_216.0;
+    let phi = (frac - 0.5) * std::f32::consts::FRAC_PI_2;
+    let t = phi * phi;
+    let fact = |n: u32| (1..=n).map(f64::from).product::<f64>();
+    let k = |n: u32, sign: f64| (sign / fact(n)) as f32;
+    let sin = phi + phi * (t * (k(3, -1.0) + t * (k(5, 1.0) + t * (k(7, -1.0) + t * k(9, 1.0)))));
+    let cos = 1.0
+        + t * (k(2, -1.0) + t * (k(4, 1.0) + t * (k(6, -1.0) + t * (k(8, 1.0) + t * k(10, -1.0)))));
+    let (cos_theta, sin_theta) = match b >> 30 {
+        0 => (cos, sin),
+        1 => (-sin, cos),
+        2 => (-cos, -sin),
+        _ => (sin, -cos),
+    };
+    if q.is_multiple_of(2) {
+        r * cos_theta
+    } else {
+        r * sin_theta
+    }
+}
+
+/// The contract's output: `x * (1 + sigma * z)` in the type's computing precision.
+pub fn spec_gaussian<T: FromBits>(x: &[T], p: f64, seed: Seed, offset: u64) -> Vec<T> {
+    let sigma = (p / (1.0 - p)).sqrt();
+    x.iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            if p == 0.0 {
+                return v;
+            }
+            let z = spec_normal(seed, offset.wrapping_add(i as u64));
+            let m = if T::NAME == "f64" {
+                1.0 + sigma * f64::from(z)
+            } else {
+                f64::from(1.0f32 + sigma as f32 * z)
+            };
+            T::spec_scaled(v, m)
+        })
+        .collect()
+}

@@ -1,6 +1,6 @@
-//! Test firmware for a Cortex-M4F: the crate's golden vectors (element and broadcast, f32, f16
-//! and bf16, the scalar and portable backends), checked on the target and reported through
-//! semihosting. No allocator: every buffer is a fixed array on the stack.
+//! Test firmware for a Cortex-M4F: the crate's golden vectors (element, broadcast and Gaussian,
+//! f32, f16 and bf16, the scalar and portable backends), checked on the target and reported
+//! through semihosting. No allocator: every buffer is a fixed array on the stack.
 //!
 //! `cargo run --release` in this directory (qemu-system-arm, `-machine mps2-an386`); the exit
 //! status is 0 when every check passes.
@@ -22,11 +22,20 @@ struct Case {
     offset: u64,
     p: f64,
     n: usize,
-    /// `(outer, mid, inner)` for broadcast files.
-    shape: Option<(usize, usize, usize)>,
+    kind: Kind,
 }
 
-const CASES: [Case; 5] = [
+/// Which operation a golden file pins.
+#[derive(Clone, Copy)]
+enum Kind {
+    Element,
+    /// `(outer, mid, inner)`.
+    Broadcast(usize, usize, usize),
+    /// Gaussian dropout: no mask lines.
+    Gaussian,
+}
+
+const CASES: [Case; 6] = [
     Case {
         name: "a",
         text: include_str!("../../golden/a.txt"),
@@ -34,7 +43,7 @@ const CASES: [Case; 5] = [
         offset: 1000,
         p: 0.3,
         n: 16_384,
-        shape: None,
+        kind: Kind::Element,
     },
     Case {
         name: "b",
@@ -43,7 +52,7 @@ const CASES: [Case; 5] = [
         offset: u64::MAX - 300,
         p: 0.9,
         n: 1_001,
-        shape: None,
+        kind: Kind::Element,
     },
     Case {
         name: "c",
@@ -52,7 +61,7 @@ const CASES: [Case; 5] = [
         offset: 3,
         p: 1.0 / 3.0,
         n: 257,
-        shape: None,
+        kind: Kind::Element,
     },
     Case {
         name: "broadcast-nchw",
@@ -61,7 +70,7 @@ const CASES: [Case; 5] = [
         offset: u64::MAX - 5,
         p: 0.25,
         n: 420,
-        shape: Some((12, 35, 1)),
+        kind: Kind::Broadcast(12, 35, 1),
     },
     Case {
         name: "broadcast-nhwc",
@@ -70,7 +79,16 @@ const CASES: [Case; 5] = [
         offset: 77,
         p: 0.6,
         n: 1260,
-        shape: Some((2, 9, 70)),
+        kind: Kind::Broadcast(2, 9, 70),
+    },
+    Case {
+        name: "gaussian",
+        text: include_str!("../../golden/gaussian.txt"),
+        seed: Seed::new(0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210),
+        offset: u64::MAX - 300,
+        p: 0.3,
+        n: 1_001,
+        kind: Kind::Gaussian,
     },
 ];
 
@@ -161,8 +179,8 @@ impl<I: Iterator<Item = u64>> Outputs<I> {
     }
 }
 
-/// An element case through `backend`, in calls of `CHUNK` elements (word `offset + i` for
-/// element `i`, so the chunks give the bits of one call).
+/// An element or Gaussian case through `backend`, in calls of `CHUNK` elements (position
+/// `offset + i` for element `i`, so the chunks give the bits of one call).
 fn element<T: Ty>(backend: Backend, c: &Case) -> Outcome {
     let mut masks = values(c.text, "m");
     let mut outputs = Outputs::new(values(c.text, T::NAME));
@@ -180,9 +198,19 @@ fn element<T: Ty>(backend: Backend, c: &Case) -> Outcome {
             y: &mut y[..len],
         };
         let offset = c.offset.wrapping_add(start as u64);
-        let mask = Some(BitsMut::new(&mut m[..words]));
-        if backend.forward(c.p, c.seed, offset, io, mask).is_err() {
+        let ran = match c.kind {
+            Kind::Gaussian => backend.gaussian_forward(c.p, c.seed, offset, io),
+            _ => {
+                let mask = Some(BitsMut::new(&mut m[..words]));
+                backend.forward(c.p, c.seed, offset, io, mask)
+            }
+        };
+        if ran.is_err() {
             masks_ok = false;
+        }
+        if let Kind::Gaussian = c.kind {
+            y[..len].iter().for_each(|v| outputs.push(v.to_bits()));
+            continue;
         }
         for &w in &m[..words] {
             masks_ok &= masks.next() == Some(w);
@@ -197,11 +225,7 @@ fn element<T: Ty>(backend: Backend, c: &Case) -> Outcome {
 }
 
 /// A broadcast case through `backend`, in one call.
-fn broadcast<T: Ty>(
-    backend: Backend,
-    c: &Case,
-    (outer, mid, inner): (usize, usize, usize),
-) -> Outcome {
+fn broadcast<T: Ty>(backend: Backend, c: &Case, outer: usize, mid: usize, inner: usize) -> Outcome {
     let decisions = outer * inner;
     if c.n > MAX_BROADCAST || decisions > MAX_BROADCAST || outer * mid * inner != c.n {
         return Outcome {
@@ -236,9 +260,9 @@ fn broadcast<T: Ty>(
 
 /// One case in one type: prints a line, returns whether it passed.
 fn check<T: Ty>(out: &mut impl core::fmt::Write, backend: Backend, c: &Case) -> bool {
-    let o = match c.shape {
-        None => element::<T>(backend, c),
-        Some(shape) => broadcast::<T>(backend, c, shape),
+    let o = match c.kind {
+        Kind::Broadcast(outer, mid, inner) => broadcast::<T>(backend, c, outer, mid, inner),
+        _ => element::<T>(backend, c),
     };
     let pass = o.masks_ok && o.outputs_ok && o.digest_ok;
     let verdict = if pass { "pass" } else { "FAIL" };
@@ -331,9 +355,13 @@ fn main() -> ! {
             let shape = Shape::new(8, 16, 4);
             let _ = backend.broadcast_forward(shape, 0.3, seed, 0, io, Some(BitsMut::new(&mut m)));
         });
+        let gaussian = stack_used(|| {
+            let _ = backend.gaussian_forward(0.3, seed, 0, Io::Out { x: &x, y: &mut y });
+        });
         let _ = writeln!(
             out,
-            "stack {:8}: element forward {element} bytes, broadcast forward {broadcast} bytes",
+            "stack {:8}: element forward {element} bytes, broadcast forward {broadcast} bytes, \
+             Gaussian forward {gaussian} bytes",
             backend.name()
         );
     }
