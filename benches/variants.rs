@@ -4,7 +4,7 @@
 //! `cargo bench --bench variants`
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use simd_dropout::{Backend, Bits, BitsMut, Io, Seed, Shape, mask_words};
+use simd_dropout::{Backend, Bits, BitsMut, Blocks, Io, Seed, Shape, mask_words};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -221,5 +221,60 @@ fn gaussian(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(variants, benches, narrow, gaussian);
+/// DropBlock 2-D on `[32, 64, 56, 56]` f32 with `block_size` 7 (a ResNet stage) against the
+/// plain forward with a mask on the same elements.
+fn dropblock(c: &mut Criterion) {
+    let b = Backend::detect();
+    let blocks = Blocks::nchw(32, 64, 56, 56, 7);
+    let n = blocks.elements().unwrap_or(0);
+    let (mut xb, mut yb) = (Vec::new(), Vec::new());
+    let x: &[f32] = placed(&mut xb, n, 0);
+    let y = placed(&mut yb, n, 2048);
+    let mut m = vec![0u64; mask_words(n)];
+    let mut g = c.benchmark_group("variants/dropblock/f32/32x64x56x56");
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(4))
+        .warm_up_time(Duration::from_millis(500));
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_function("memcpy", |bch| bch.iter(|| y.copy_from_slice(black_box(x))));
+    g.bench_function(format!("{}/forward_mask", b.name()), |bch| {
+        bch.iter(|| {
+            let io = Io::Out {
+                x: black_box(x),
+                y: &mut *y,
+            };
+            b.forward(0.1, SEED, 0, io, Some(BitsMut::new(&mut m)))
+        })
+    });
+    g.bench_function(format!("{}/block_forward_mask", b.name()), |bch| {
+        bch.iter(|| {
+            let io = Io::Out {
+                x: black_box(x),
+                y: &mut *y,
+            };
+            b.block_forward(blocks, 0.1, SEED, 0, io, Some(BitsMut::new(&mut m)))
+        })
+    });
+    g.bench_function(format!("{}/block_forward_no_mask", b.name()), |bch| {
+        bch.iter(|| {
+            let io = Io::Out {
+                x: black_box(x),
+                y: &mut *y,
+            };
+            b.block_forward(blocks, 0.1, SEED, 0, io, None)
+        })
+    });
+    g.bench_function(format!("{}/block_backward_mask", b.name()), |bch| {
+        bch.iter(|| {
+            let io = Io::Out {
+                x: black_box(x),
+                y: &mut *y,
+            };
+            b.block_backward(blocks, 0.1, SEED, 0, io, Some(Bits::new(black_box(&m))))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(variants, benches, narrow, gaussian, dropblock);
 criterion_main!(variants);

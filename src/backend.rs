@@ -4,7 +4,7 @@ use crate::element::Element;
 use crate::job::{Bits, BitsMut, Data, Io, Rate, Shape, copy_bits, mask_words, write_bits};
 use crate::kernels::WordJob;
 use crate::kernels::portable::Portable;
-use crate::ops::{Strided, alpha, broadcast, element, fused, gaussian, strided};
+use crate::ops::{Blocks, Strided, alpha, block, broadcast, element, fused, gaussian, strided};
 use crate::parallel::{Split, for_pieces};
 use crate::pcg::Words;
 use crate::reference;
@@ -380,6 +380,82 @@ impl Backend {
         check_in(&mask, data.len())?;
         alpha::backward(self, k, (seed, offset), data, mask);
         Ok(())
+    }
+
+    /// DropBlock (Ghiasi et al. 2018; torchvision `drop_block2d` / `drop_block3d`) on the
+    /// feature maps `blocks` describes: each block corner is a seed with probability
+    /// `gamma = p * h * w / (bs^2 * (h - bs + 1) * (w - bs + 1))` (torchvision's formula;
+    /// `d`, `bs^3` in 3-D), every seed drops the `bs x bs` (`x bs`) block below and to the
+    /// right of it, and the kept elements are scaled by `numel / (1e-6 + kept)` over the
+    /// whole call. `p = 0` is the identity. The mask has one bit per element (set = kept),
+    /// and `offset` advances by [`Blocks::candidates`] words per call.
+    ///
+    /// Errors: as [`forward`](Backend::forward); `ShapeMismatch` when `blocks` does not
+    /// describe `x`; `InvalidBlock` for a block size of 0 or rows wider than
+    /// [`Blocks::MAX_WIDTH`].
+    ///
+    /// ```
+    /// use simd_dropout::{mask_words, Backend, Blocks, BitsMut, Io, Seed};
+    /// let blocks = Blocks::nchw(2, 3, 10, 10, 3);
+    /// let x = vec![1.0f32; 600];
+    /// let (mut y, mut mask) = (vec![0.0f32; 600], vec![0u64; mask_words(600)]);
+    /// let io = Io::Out { x: &x, y: &mut y };
+    /// Backend::detect().block_forward(blocks, 0.2, Seed::from_u64(1), 0, io, Some(BitsMut::new(&mut mask)))?;
+    /// let kept = mask.iter().map(|w| w.count_ones() as usize).sum::<usize>();
+    /// let scale = (600.0 / (1e-6 + kept as f64)) as f32;
+    /// for i in 0..600 {
+    ///     let bit = (mask[i / 64] >> (i % 64)) & 1 == 1;
+    ///     assert_eq!(y[i], if bit { scale } else { 0.0 });
+    /// }
+    /// # Ok::<(), simd_dropout::Error>(())
+    /// ```
+    pub fn block_forward<T: Element>(
+        self,
+        blocks: Blocks,
+        p: f64,
+        seed: Seed,
+        offset: u64,
+        io: Io<'_, T>,
+        mask: Option<BitsMut<'_>>,
+    ) -> Result<(), Error> {
+        Rate::new(p)?;
+        let data = io.data()?;
+        let g = blocks.check(data.len())?;
+        check_out(&mask, data.len())?;
+        block::forward(self, g, p, (seed, offset), data, mask)
+    }
+
+    /// The backward pass of [`block_forward`](Backend::block_forward): `gx = keep ? gy * s :
+    /// +0.0` with the block mask, from the stored mask (and the scale its kept bits give) or,
+    /// with `None`, computed again from `(seed, offset)`.
+    ///
+    /// ```
+    /// use simd_dropout::{mask_words, Backend, Bits, BitsMut, Blocks, Io, Seed};
+    /// let (b, blocks, seed) = (Backend::detect(), Blocks::ncdhw(1, 2, 6, 6, 6, 2), Seed::from_u64(9));
+    /// let mut mask = vec![0u64; mask_words(432)];
+    /// let mut y = vec![1.0f32; 432];
+    /// b.block_forward(blocks, 0.3, seed, 0, Io::InPlace(&mut y), Some(BitsMut::new(&mut mask)))?;
+    /// let (mut g1, mut g2) = (vec![1.0f32; 432], vec![1.0f32; 432]);
+    /// b.block_backward(blocks, 0.3, seed, 0, Io::InPlace(&mut g1), Some(Bits::new(&mask)))?;
+    /// b.block_backward(blocks, 0.3, seed, 0, Io::InPlace(&mut g2), None)?;
+    /// assert_eq!(g1, y);
+    /// assert_eq!(g2, y);
+    /// # Ok::<(), simd_dropout::Error>(())
+    /// ```
+    pub fn block_backward<T: Element>(
+        self,
+        blocks: Blocks,
+        p: f64,
+        seed: Seed,
+        offset: u64,
+        io: Io<'_, T>,
+        mask: Option<Bits<'_>>,
+    ) -> Result<(), Error> {
+        Rate::new(p)?;
+        let data = io.data()?;
+        let g = blocks.check(data.len())?;
+        check_in(&mask, data.len())?;
+        block::backward(self, g, p, (seed, offset), data, mask)
     }
 
     /// Gaussian (multiplicative) dropout (Srivastava et al. 2014; Keras `GaussianDropout`),

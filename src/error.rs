@@ -67,6 +67,12 @@ pub enum Error {
         /// What is wrong.
         reason: &'static str,
     },
+    /// A DropBlock geometry ([`Blocks`](crate::Blocks)) the operation cannot run: a block size
+    /// of 0, or feature-map rows wider than [`Blocks::MAX_WIDTH`](crate::Blocks::MAX_WIDTH).
+    InvalidBlock {
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// A [`Record`](crate::Record) was asked to run an operation of another kind of call.
     WrongOp {
         /// What the record describes.
@@ -127,6 +133,7 @@ impl fmt::Display for Error {
                 "`{arg}` has length {cols}, which does not divide the {len} elements into rows"
             ),
             Error::InvalidView { reason } => write!(f, "invalid strided view: {reason}"),
+            Error::InvalidBlock { reason } => write!(f, "invalid DropBlock geometry: {reason}"),
             Error::WrongOp { record, asked } => {
                 write!(f, "the record of {record} call cannot run {asked}")
             }
@@ -197,6 +204,7 @@ impl PartialEq for Error {
                 },
             ) => (a, b, c) == (d, e, g),
             (InvalidView { reason: a }, InvalidView { reason: b }) => a == b,
+            (InvalidBlock { reason: a }, InvalidBlock { reason: b }) => a == b,
             (
                 WrongOp {
                     record: a,

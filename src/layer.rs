@@ -3,9 +3,9 @@
 
 use crate::backend::Backend;
 use crate::element::Element;
-use crate::job::{Bits, BitsMut, Io, Rate, Shape, check_len, mask_words, write_bits};
+use crate::job::{Bits, BitsMut, Io, Rate, Shape, check_len, set_all};
 use crate::ops::{Strided, alpha::Alpha, fused::check_rows, gaussian::Gaussian};
-use crate::{Error, Seed};
+use crate::{Blocks, Error, Seed};
 use portable_atomic::{AtomicU64, Ordering};
 
 /// Inverted dropout as a layer: validates `p` once, switches between training and eval, and
@@ -101,6 +101,20 @@ pub enum Op {
         /// Columns (the bias length).
         cols: usize,
     },
+    /// DropBlock over the feature maps of a [`Blocks`]: draws [`Blocks::candidates`] words,
+    /// one mask bit per element.
+    ///
+    /// ```
+    /// use simd_dropout::{Blocks, Dropout, Io, Op, Seed};
+    /// let layer = Dropout::new(0.1, Seed::from_u64(4))?;
+    /// let blocks = Blocks::nchw(2, 4, 8, 8, 3);
+    /// let rec = layer.reserve(Op::Block(blocks), 512)?;
+    /// assert_eq!(layer.offset(), 2 * 4 * 6 * 6); // one word per block corner
+    /// let mut xy = [1.0f32; 512];
+    /// rec.forward(Io::InPlace(&mut xy), None)?;
+    /// # Ok::<(), simd_dropout::Error>(())
+    /// ```
+    Block(Blocks),
     /// Gaussian (multiplicative) dropout: noise instead of a mask, so its calls take no mask
     /// (a mask is a `WrongOp` error).
     ///
@@ -128,6 +142,7 @@ impl Op {
             Op::Broadcast(shape) => shape.check("x", len),
             Op::Alpha => Alpha::new(p).map(|_| len),
             Op::Gaussian => Gaussian::new(p).map(|_| len),
+            Op::Block(blocks) => blocks.check(len).map(|g| g.candidates),
             Op::Fused { cols } => check_rows("bias", len, cols).map(|_| len),
             Op::Element => Ok(len),
         }
@@ -139,6 +154,7 @@ impl Op {
             Op::Broadcast(_) => "a broadcast",
             Op::Alpha => "an alpha",
             Op::Gaussian => "a Gaussian",
+            Op::Block(_) => "a DropBlock",
             Op::Fused { .. } => "a fused",
         }
     }
@@ -206,8 +222,9 @@ impl Dropout {
     /// the shape's decisions for broadcast), atomically, so calls from several threads get
     /// disjoint positions; in eval nothing advances.
     ///
-    /// Errors (nothing advances): a shape that does not describe `len` elements, a fused
-    /// `cols` that does not divide `len`, alpha dropout at `p = 1`.
+    /// Errors (nothing advances): a shape or DropBlock geometry that does not describe `len`
+    /// elements, a fused `cols` that does not divide `len`, alpha or Gaussian dropout at
+    /// `p = 1`.
     ///
     /// ```
     /// use simd_dropout::{Dropout, Io, Op, Seed};
@@ -328,7 +345,7 @@ impl Record {
         }
     }
 
-    /// The forward pass of an element, broadcast, alpha or Gaussian call (keep bits to `mask` when
+    /// The forward pass of an element, broadcast, alpha, DropBlock or Gaussian call (keep bits to `mask` when
     /// given). Running it again is a replay: the same bits.
     pub fn forward<T: Element>(
         &self,
@@ -356,11 +373,12 @@ impl Record {
             Op::Broadcast(shape) => b.broadcast_forward(shape, p, seed, offset, io, mask),
             Op::Alpha => b.alpha_forward(p, seed, offset, io, mask),
             Op::Gaussian => b.gaussian_forward(p, seed, offset, io),
+            Op::Block(blocks) => b.block_forward(blocks, p, seed, offset, io, mask),
             _ => b.forward(p, seed, offset, io, mask),
         }
     }
 
-    /// The backward pass of an element, broadcast, alpha or Gaussian call (`x` = the output gradient,
+    /// The backward pass of an element, broadcast, alpha, DropBlock or Gaussian call (`x` = the output gradient,
     /// `y` = the input gradient), from the stored `mask` or, with `None`, regenerated from
     /// the record. In eval mode the identity.
     pub fn backward<T: Element>(&self, io: Io<'_, T>, mask: Option<Bits<'_>>) -> Result<(), Error> {
@@ -386,6 +404,7 @@ impl Record {
             Op::Broadcast(shape) => b.broadcast_backward(shape, p, seed, offset, io, mask),
             Op::Alpha => b.alpha_backward(p, seed, offset, io, mask),
             Op::Gaussian => b.gaussian_backward(p, seed, offset, io),
+            Op::Block(blocks) => b.block_backward(blocks, p, seed, offset, io, mask),
             _ => b.backward(p, seed, offset, io, mask),
         }
     }
@@ -504,16 +523,5 @@ fn identity<T: Element>(io: Io<'_, T>) {
             y.write_copy_of_slice(x);
         }
         Io::InPlace(_) => {}
-    }
-}
-
-/// The eval-mode mask: `n` bits set from the mask's start.
-fn set_all(mask: Option<BitsMut<'_>>, n: usize) {
-    const ONES: [u64; 64] = [!0; 64];
-    if let Some(m) = mask {
-        for at in (0..n).step_by(64 * 64) {
-            let len = (n - at).min(64 * 64);
-            write_bits(m.words, m.start + at, &ONES[..mask_words(len)], len);
-        }
     }
 }

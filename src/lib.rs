@@ -31,7 +31,8 @@
 //!
 //! - [`Backend`] holds every stateless operation, each a forward and a backward with the same
 //!   arguments: element dropout, broadcast (structured) dropout over a [`Shape`], alpha
-//!   dropout, fused bias + dropout + residual, and element dropout on strided [`View`]s.
+//!   dropout, fused bias + dropout + residual, DropBlock over [`Blocks`], Gaussian dropout,
+//!   and element dropout on strided [`View`]s.
 //!   Where the result goes is an argument ([`Io`]: out of place, in place, or into
 //!   uninitialized memory), and so is the mask (`Some` bits at any start position, or `None`:
 //!   a backward then regenerates the decisions from the stream).
@@ -146,7 +147,7 @@ pub use layer::{Dropout, Op, Record, State};
 #[cfg(feature = "alloc")]
 pub use mask::Mask;
 pub use mask::{MaskRef, pack_bools};
-pub use ops::Strided;
+pub use ops::{Blocks, Strided};
 pub use pcg::Seed;
 
 /// The contract: every rule that fixes an output bit.

@@ -324,3 +324,97 @@ fn golden_vectors_gaussian() {
         );
     }
 }
+
+/// DropBlock's golden vectors (CONTRACT.md, DropBlock): a 2-D call with several maps and
+/// rows of three words, and a 3-D call, their masks and outputs.
+#[test]
+fn golden_vectors_dropblock() {
+    let cases = [
+        (
+            "dropblock-2d",
+            simd_dropout::Blocks::nchw(2, 3, 9, 130, 3),
+            SpecBlocks {
+                maps: 6,
+                d: 1,
+                h: 9,
+                w: 130,
+                block_size: 3,
+                three_d: false,
+            },
+        ),
+        (
+            "dropblock-3d",
+            simd_dropout::Blocks::ncdhw(1, 2, 5, 6, 7, 2),
+            SpecBlocks {
+                maps: 2,
+                d: 5,
+                h: 6,
+                w: 7,
+                block_size: 2,
+                three_d: true,
+            },
+        ),
+    ];
+    let (p, seed, offset) = (0.3, Seed::new(5, 6), u64::MAX - 40);
+    for (name, blocks, spec) in cases {
+        let n = spec.elements();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("tests/golden/{name}.txt"));
+        if std::env::var_os("SIMD_DROPOUT_BLESS").is_some() {
+            let (keep, scale) = spec_block(spec, p, seed, offset);
+            let text = render(
+                &spec_mask(&keep),
+                &[
+                    ("f32", bits_of(&spec_apply(&input::<f32>(n), &keep, scale))),
+                    (
+                        "bf16",
+                        bits_of(&spec_apply(&input::<bf16>(n), &keep, scale)),
+                    ),
+                    ("f64", bits_of(&spec_apply(&input::<f64>(n), &keep, scale))),
+                ],
+            );
+            std::fs::write(&path, text).unwrap();
+        }
+        let golden = std::fs::read_to_string(&path).unwrap();
+        let backends: Vec<Backend> = if cfg!(miri) {
+            vec![Backend::portable()]
+        } else {
+            Backend::available().collect()
+        };
+        for b in backends {
+            let mut m = vec![0u64; mask_words(n)];
+            let mut run = |ty: &'static str| -> (&'static str, Vec<u64>) {
+                let mask = Some(BitsMut::new(&mut m));
+                let bits = match ty {
+                    "f32" => {
+                        let mut y = input::<f32>(n);
+                        b.block_forward(blocks, p, seed, offset, Io::InPlace(&mut y), mask)
+                            .unwrap();
+                        bits_of(&y)
+                    }
+                    "bf16" => {
+                        let mut y = input::<bf16>(n);
+                        b.block_forward(blocks, p, seed, offset, Io::InPlace(&mut y), mask)
+                            .unwrap();
+                        bits_of(&y)
+                    }
+                    _ => {
+                        let mut y = input::<f64>(n);
+                        b.block_forward(blocks, p, seed, offset, Io::InPlace(&mut y), mask)
+                            .unwrap();
+                        bits_of(&y)
+                    }
+                };
+                (ty, bits)
+            };
+            let outputs = [run("f32"), run("bf16"), run("f64")];
+            let text = render(&m, &outputs);
+            assert!(
+                text == golden,
+                "{} differs from {}",
+                b.name(),
+                path.display()
+            );
+        }
+    }
+}

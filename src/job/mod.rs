@@ -407,6 +407,12 @@ pub(crate) fn copy_bits(src: &[u64], start: usize, len: usize, out: &mut [u64]) 
 /// other bit of `dst` as it was. `dst` holds at least `start + len` bits.
 pub(crate) fn write_bits(dst: &mut [u64], start: usize, src: &[u64], len: usize) {
     let mut done = 0;
+    if start.is_multiple_of(64) {
+        // Aligned: whole words are copied.
+        let (w0, full) = (start / 64, len / 64);
+        dst[w0..w0 + full].copy_from_slice(&src[..full]);
+        done = 64 * full;
+    }
     while done < len {
         let at = start + done;
         let (w, shift) = (at / 64, at % 64);
@@ -420,6 +426,17 @@ pub(crate) fn write_bits(dst: &mut [u64], start: usize, src: &[u64], len: usize)
         let keep = low_bits(count) << shift;
         dst[w] = (dst[w] & !keep) | ((bits << shift) & keep);
         done += count;
+    }
+}
+
+/// `n` bits set from the mask's start (eval mode, and calls that keep everything).
+pub(crate) fn set_all(mask: Option<BitsMut<'_>>, n: usize) {
+    const ONES: [u64; 64] = [!0; 64];
+    if let Some(m) = mask {
+        for at in (0..n).step_by(64 * 64) {
+            let len = (n - at).min(64 * 64);
+            write_bits(m.words, m.start + at, &ONES[..mask_words(len)], len);
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! writes its elements.
 
 pub(crate) mod alpha;
+pub(crate) mod block;
 pub(crate) mod broadcast;
 mod decisions;
 pub(crate) mod element;
@@ -11,6 +12,7 @@ pub(crate) mod gaussian;
 mod math;
 pub(crate) mod strided;
 
+pub use block::Blocks;
 pub use strided::Strided;
 
 /// A stream: the seed and the position of the call's first word.

@@ -381,3 +381,80 @@ pub fn spec_gaussian<T: FromBits>(x: &[T], p: f64, seed: Seed, offset: u64) -> V
         })
         .collect()
 }
+
+/// A DropBlock geometry for the oracle: `maps = n * c` maps of `d * h * w` (d = 1 in 2-D).
+#[derive(Clone, Copy, Debug)]
+pub struct SpecBlocks {
+    pub maps: usize,
+    pub d: usize,
+    pub h: usize,
+    pub w: usize,
+    pub block_size: usize,
+    pub three_d: bool,
+}
+
+impl SpecBlocks {
+    pub fn elements(&self) -> usize {
+        self.maps * self.d * self.h * self.w
+    }
+}
+
+/// DropBlock's keep bit per element and its scale, written from the contract: one word per
+/// block corner in `(map, plane, row, column)` order, a seed when `word < t` with
+/// `t = round(min(gamma, 1) * 2^32)`, a seed's block the `bs` rows, columns (and planes) from
+/// the corner on; scale `numel / (1e-6 + kept)`. `p = 0` keeps everything with scale 1.
+pub fn spec_block(b: SpecBlocks, p: f64, seed: Seed, offset: u64) -> (Vec<bool>, f64) {
+    let n = b.elements();
+    if p == 0.0 || n == 0 {
+        return (vec![true; n], 1.0);
+    }
+    let mut bs = b.block_size.min(b.h).min(b.w);
+    if b.three_d {
+        bs = bs.min(b.d);
+    }
+    let bsd = if b.three_d { bs } else { 1 };
+    let (dv, hv, wv) = (b.d - bsd + 1, b.h - bs + 1, b.w - bs + 1);
+    let gamma = if b.three_d {
+        p * b.d as f64 * b.h as f64 * b.w as f64 / (bs.pow(3) * dv * hv * wv) as f64
+    } else {
+        p * b.h as f64 * b.w as f64 / (bs.pow(2) * hv * wv) as f64
+    };
+    let t = (gamma.min(1.0) * 4_294_967_296.0).round() as u64;
+    let mut g = Pcg32::new(seed.state, seed.stream);
+    g.advance(offset);
+    let mut keep = vec![true; n];
+    for k in 0..b.maps {
+        for dz in 0..dv {
+            for i in 0..hv {
+                for j in 0..wv {
+                    if u64::from(g.next_u32()) >= t {
+                        continue;
+                    }
+                    for z in dz..dz + bsd {
+                        for u in i..i + bs {
+                            for v in j..j + bs {
+                                keep[((k * b.d + z) * b.h + u) * b.w + v] = false;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let kept = keep.iter().filter(|&&k| k).count();
+    (keep, n as f64 / (1e-6 + kept as f64))
+}
+
+/// Outputs of a keep vector and a scale: the section 5 rule with that scale.
+pub fn spec_apply<T: FromBits>(x: &[T], keep: &[bool], scale: f64) -> Vec<T> {
+    x.iter()
+        .zip(keep)
+        .map(|(&v, &k)| {
+            if k {
+                T::spec_scaled(v, scale)
+            } else {
+                T::ZERO_
+            }
+        })
+        .collect()
+}

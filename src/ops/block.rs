@@ -1,0 +1,570 @@
+//! DropBlock (Ghiasi et al. 2018; torchvision `drop_block2d` / `drop_block3d`): whole
+//! `block_size` squares (cubes) of a feature map are dropped together, and the survivors are
+//! scaled by `numel / (eps + kept)`.
+//!
+//! One word per candidate block corner decides it (a seed when `word < round(gamma * 2^32)`).
+//! The blocks are made with bit operations on packed rows: a seed row is dilated across by
+//! ORs of shifted words, and down by ORing it into the `block_size` rows it covers; no
+//! per-element max-pool. The work goes band by band (rows of one plane of one map whose bits
+//! fit a stack buffer): a first pass counts the kept elements (the scale needs them all), a
+//! second applies the bits, from the caller's mask when there is one (written by the first
+//! pass), else from the bands computed again.
+
+use crate::Error;
+use crate::backend::Backend;
+use crate::element::Element;
+use crate::job::{Bits, BitsMut, Data, Rate, copy_bits, low_bits, mask_words, set_all, write_bits};
+use crate::ops::At;
+
+/// Words of one band's bits, of one row of seeds, and of the rows being dilated (each on the
+/// stack).
+const ROW_WORDS: usize = 128;
+
+/// The geometry of a DropBlock call: `n * c` feature maps of `h * w` (2-D) or `d * h * w`
+/// (3-D) elements, in NCHW / NCDHW order, and the block size.
+///
+/// As in torchvision, the block size is clipped to the map (`min(block_size, h, w)`, and `d`
+/// in 3-D), block corners are the positions where a whole block fits
+/// (`(h - bs + 1) * (w - bs + 1)` per map in 2-D), and a call draws one word per corner
+/// ([`candidates`](Blocks::candidates)).
+///
+/// ```
+/// use simd_dropout::Blocks;
+/// let b = Blocks::nchw(32, 64, 56, 56, 7);
+/// assert_eq!(b.elements(), Some(32 * 64 * 56 * 56));
+/// assert_eq!(b.candidates(), Some(32 * 64 * 50 * 50));
+/// assert_eq!(Blocks::nchw(1, 1, 4, 9, 7).block_size(), 4); // clipped to the map
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Blocks {
+    n: usize,
+    c: usize,
+    depth: usize,
+    height: usize,
+    width: usize,
+    block_size: usize,
+    three_d: bool,
+}
+
+impl Blocks {
+    /// The widest feature-map row a call accepts: 8192 elements.
+    pub const MAX_WIDTH: usize = 64 * ROW_WORDS;
+
+    /// DropBlock 2-D on NCHW `[n][c][h][w]` (torchvision `drop_block2d`, timm `DropBlock2d`).
+    pub const fn nchw(n: usize, c: usize, h: usize, w: usize, block_size: usize) -> Blocks {
+        Blocks {
+            n,
+            c,
+            depth: 1,
+            height: h,
+            width: w,
+            block_size,
+            three_d: false,
+        }
+    }
+
+    /// DropBlock 3-D on NCDHW `[n][c][d][h][w]` (torchvision `drop_block3d`): cubes of
+    /// `block_size` along `d`, `h` and `w`.
+    ///
+    /// ```
+    /// use simd_dropout::Blocks;
+    /// let b = Blocks::ncdhw(2, 3, 8, 8, 8, 3);
+    /// assert_eq!(b.candidates(), Some(2 * 3 * 6 * 6 * 6));
+    /// ```
+    pub const fn ncdhw(
+        n: usize,
+        c: usize,
+        d: usize,
+        h: usize,
+        w: usize,
+        block_size: usize,
+    ) -> Blocks {
+        Blocks {
+            n,
+            c,
+            depth: d,
+            height: h,
+            width: w,
+            block_size,
+            three_d: true,
+        }
+    }
+
+    /// The number of elements, `None` when it overflows `usize`.
+    pub const fn elements(&self) -> Option<usize> {
+        let dims = [self.n, self.c, self.depth, self.height, self.width];
+        let mut acc = 1usize;
+        let mut i = 0;
+        while i < dims.len() {
+            if dims[i] == 0 {
+                return Some(0);
+            }
+            acc = match acc.checked_mul(dims[i]) {
+                Some(v) => v,
+                None => return None,
+            };
+            i += 1;
+        }
+        Some(acc)
+    }
+
+    /// The block size after clipping to the map (0 for an empty call).
+    pub const fn block_size(&self) -> usize {
+        let mut bs = self.block_size;
+        let mut dims = [self.height, self.width, self.depth];
+        if !self.three_d {
+            dims[2] = usize::MAX;
+        }
+        let mut i = 0;
+        while i < 3 {
+            if dims[i] < bs {
+                bs = dims[i];
+            }
+            i += 1;
+        }
+        match self.elements() {
+            Some(0) => 0,
+            _ => bs,
+        }
+    }
+
+    /// The words a call draws: one per block corner (`None` when the elements overflow).
+    pub const fn candidates(&self) -> Option<usize> {
+        match self.elements() {
+            None => None,
+            Some(0) => Some(0),
+            Some(_) if self.block_size == 0 => Some(0),
+            Some(_) => {
+                let bs = self.block_size();
+                let dv = if self.three_d { self.depth - bs + 1 } else { 1 };
+                // At most the element count, which did not overflow.
+                Some(self.n * self.c * dv * (self.height - bs + 1) * (self.width - bs + 1))
+            }
+        }
+    }
+
+    /// The call's geometry after the checks every operation makes.
+    pub(crate) fn check(&self, len: usize) -> Result<Geometry, Error> {
+        if self.block_size == 0 {
+            return Err(Error::InvalidBlock {
+                reason: "block_size is 0",
+            });
+        }
+        match self.elements() {
+            Some(n) if n == len => {}
+            elements => {
+                return Err(Error::ShapeMismatch {
+                    arg: "x",
+                    elements,
+                    len,
+                });
+            }
+        }
+        if self.width > Self::MAX_WIDTH {
+            return Err(Error::InvalidBlock {
+                reason: "feature-map rows are wider than Blocks::MAX_WIDTH elements",
+            });
+        }
+        let bs = self.block_size();
+        let (bsd, dv) = match (self.three_d, len) {
+            (_, 0) => (0, 0),
+            (true, _) => (bs, self.depth - bs + 1),
+            (false, _) => (1, 1),
+        };
+        Ok(Geometry {
+            maps: self.n * self.c,
+            d: self.depth,
+            h: self.height,
+            w: self.width,
+            bs,
+            bsd,
+            dv,
+            hv: (self.height + 1).saturating_sub(bs),
+            wv: (self.width + 1).saturating_sub(bs),
+            elements: len,
+            candidates: self.candidates().unwrap_or(0),
+            three_d: self.three_d,
+        })
+    }
+}
+
+/// A checked geometry (see [`Blocks`]): the clipped block size `bs` (`bsd` along the depth:
+/// 1 in 2-D) and the corner counts `dv`, `hv`, `wv`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Geometry {
+    maps: usize,
+    d: usize,
+    h: usize,
+    w: usize,
+    bs: usize,
+    bsd: usize,
+    dv: usize,
+    hv: usize,
+    wv: usize,
+    pub(crate) elements: usize,
+    pub(crate) candidates: usize,
+    three_d: bool,
+}
+
+impl Geometry {
+    /// The seed rate: `gamma` as torchvision computes it in f64,
+    /// `p * h * w / (bs^2 * hv * wv)` (and `d`, `bs^3`, `dv` in 3-D), clipped to 1.
+    fn seeds(&self, p: f64) -> Result<Rate, Error> {
+        let mut num = p;
+        if self.three_d {
+            num *= self.d as f64;
+        }
+        num = num * self.h as f64 * self.w as f64;
+        let corners = self.dv as u128 * self.hv as u128 * self.wv as u128;
+        let cube = (self.bs as u128).pow(if self.three_d { 3 } else { 2 });
+        let gamma = num / (cube * corners) as f64;
+        Rate::new(gamma.min(1.0))
+    }
+
+    /// Output rows per band: its bits and its rows of words fit the stack buffers.
+    fn band_rows(&self) -> usize {
+        let per_row = mask_words(self.w).max(1);
+        (64 * ROW_WORDS / self.w.max(1))
+            .min(ROW_WORDS / per_row)
+            .max(1)
+    }
+
+    /// The bands: `(map, plane, first row, rows)` in element order.
+    fn bands(&self) -> impl Iterator<Item = (usize, usize, usize, usize)> + '_ {
+        let rows = self.band_rows();
+        (0..self.maps * self.d).flat_map(move |mz| {
+            (0..self.h)
+                .step_by(rows)
+                .map(move |u0| (mz / self.d, mz % self.d, u0, rows.min(self.h - u0)))
+        })
+    }
+
+    /// The index of the first element of a band.
+    fn first_element(&self, (k, z, u0, _): (usize, usize, usize, usize)) -> usize {
+        ((k * self.d + z) * self.h + u0) * self.w
+    }
+
+    /// The keep bits of one band, row-major from bit 0 of `out` (`rows * w` bits), from the
+    /// corner words of `corners`.
+    fn band(
+        &self,
+        corners: &mut Corners,
+        (k, z, u0, rows): (usize, usize, usize, usize),
+        out: &mut [u64; ROW_WORDS],
+    ) {
+        let rw = mask_words(self.w);
+        if rw == 1 {
+            return self.narrow_band(corners, (k, z, u0, rows), out);
+        }
+        let mut dropped = [0u64; ROW_WORDS];
+        let mut row = [0u64; ROW_WORDS];
+        // Corner planes and rows whose blocks reach the band.
+        let planes = (z + 1).saturating_sub(self.bsd)..(z + 1).min(self.dv);
+        let corner_rows = (u0 + 1).saturating_sub(self.bs)..(u0 + rows).min(self.hv);
+        for dz in planes {
+            for i in corner_rows.clone() {
+                let at = corners.row(((k * self.dv + dz) * self.hv + i) * self.wv, self.wv);
+                // The keep bits are the words at or above the seed threshold.
+                copy_bits(&corners.stage, at, self.wv, &mut row[..rw]);
+                for (j, v) in row[..rw].iter_mut().enumerate() {
+                    *v = !*v & low_bits(self.wv.saturating_sub(64 * j));
+                }
+                dilate_across(&mut row[..rw], self.bs);
+                // Down: the block of corner row i covers rows i .. i + bs.
+                for u in i.max(u0)..(i + self.bs).min(u0 + rows) {
+                    let at = (u - u0) * rw;
+                    for (d, s) in dropped[at..at + rw].iter_mut().zip(&row[..rw]) {
+                        *d |= s;
+                    }
+                }
+            }
+        }
+        for u in 0..rows {
+            let at = u * rw;
+            for (j, v) in row[..rw].iter_mut().enumerate() {
+                *v = !dropped[at + j] & low_bits(self.w.saturating_sub(64 * j));
+            }
+            write_bits(out, u * self.w, &row[..rw], self.w);
+        }
+    }
+}
+
+impl Geometry {
+    /// [`Geometry::band`] for rows of at most 64 elements (one word each), the common case of
+    /// convolutional feature maps: the same bits, in word arithmetic.
+    fn narrow_band(
+        &self,
+        corners: &mut Corners,
+        (k, z, u0, rows): (usize, usize, usize, usize),
+        out: &mut [u64; ROW_WORDS],
+    ) {
+        let (wv, bs) = (self.wv, self.bs);
+        // t[j]: the seeds of corner row u0 + 1 - bs + j (all planes ORed), for the rows whose
+        // blocks reach the band: j < rows + bs - 1 <= 2 * ROW_WORDS.
+        let mut t = [0u64; 2 * ROW_WORDS];
+        let span = rows + bs - 1;
+        let first_row = (u0 + 1).saturating_sub(bs);
+        let skip = (bs - 1).saturating_sub(u0); // rows above the map
+        let last_row = (u0 + rows).min(self.hv);
+        let planes = (z + 1).saturating_sub(self.bsd)..(z + 1).min(self.dv);
+        for dz in planes {
+            let base = (k * self.dv + dz) * self.hv;
+            // The plane's corner rows in one window when they fit, else row by row.
+            let whole = (last_row - first_row) * wv <= 64 * ROW_WORDS;
+            if whole && first_row < last_row {
+                corners.row((base + first_row) * wv, (last_row - first_row) * wv);
+            }
+            for i in first_row..last_row {
+                let at = corners.row((base + i) * wv, wv);
+                t[skip + i - first_row] |= !bits_at(&corners.stage, at) & low_bits(wv);
+            }
+        }
+        let t = &mut t[..span];
+        // Across: doubling spans of shifted ORs (bs <= w <= 64 here).
+        let mut done = 1;
+        while done < bs {
+            let step = done.min(bs - done);
+            for v in t.iter_mut() {
+                *v |= *v << step;
+            }
+            done += step;
+        }
+        // Down: t[j] becomes the OR of t[j .. j + bs], the block rows over output row u0 + j.
+        let mut done = 1;
+        while done < bs {
+            let step = done.min(bs - done);
+            for j in 0..span - step {
+                t[j] |= t[j + step];
+            }
+            done += step;
+        }
+        let dropped = &t[..rows];
+        // Pack the kept rows, w bits each, from bit 0.
+        let (w, mask) = (self.w, low_bits(self.w));
+        let (mut acc, mut filled, mut word) = (0u128, 0, 0);
+        for d in dropped {
+            acc |= u128::from(!d & mask) << filled;
+            filled += w;
+            if filled >= 64 {
+                out[word] = acc as u64;
+                word += 1;
+                acc >>= 64;
+                filled -= 64;
+            }
+        }
+        if filled > 0 {
+            out[word] = acc as u64;
+        }
+    }
+}
+
+/// The 64 bits of `words` from bit `start` on (zero past the end).
+#[inline(always)]
+fn bits_at(words: &[u64], start: usize) -> u64 {
+    let (w, s) = (start / 64, start % 64);
+    let lo = words.get(w).copied().unwrap_or(0) >> s;
+    let hi = match s {
+        0 => 0,
+        _ => words.get(w + 1).copied().unwrap_or(0) << (64 - s),
+    };
+    lo | hi
+}
+
+/// A window of the call's corner decisions (keep bits: set when the word is at or above the
+/// seed threshold), drawn in runs of up to `64 * ROW_WORDS` corners so that consecutive
+/// bands, which read consecutive corners, seek the stream rarely.
+struct Corners {
+    backend: Backend,
+    at: At,
+    seeds: Rate,
+    /// Corners in the call.
+    total: usize,
+    stage: [u64; ROW_WORDS],
+    /// The corner of bit 0 of `stage`, and how many bits are valid.
+    start: usize,
+    len: usize,
+}
+
+impl Corners {
+    fn new(backend: Backend, at: At, seeds: Rate, total: usize) -> Corners {
+        Corners {
+            backend: backend.serial(),
+            at,
+            seeds,
+            total,
+            stage: [0; ROW_WORDS],
+            start: 0,
+            len: 0,
+        }
+    }
+
+    /// The bit of `stage` where corner `first` is, after making sure that corners
+    /// `first .. first + count` (`count <= 64 * ROW_WORDS`) are in the window.
+    fn row(&mut self, first: usize, count: usize) -> usize {
+        if first < self.start || first + count > self.start + self.len {
+            // Whole words, so that no call ends in a scalar tail (the corners past the call's
+            // last are drawn and never used).
+            let len = (64 * ROW_WORDS).min(mask_words(self.total - first) * 64);
+            let (seed, offset) = self.at;
+            self.backend.generate_at(
+                seed,
+                offset.wrapping_add(first as u64),
+                self.seeds,
+                Data::<f32>::MaskOnly(len),
+                Some(BitsMut::new(&mut self.stage[..len / 64])),
+            );
+            (self.start, self.len) = (first, len);
+        }
+        first - self.start
+    }
+}
+
+/// ORs every set bit into the `bs - 1` bits above it (towards higher columns): a seed at
+/// column `j` covers columns `j .. j + bs`. Doubling spans: `log2(bs)` shifted ORs.
+fn dilate_across(row: &mut [u64], bs: usize) {
+    let mut span = 1;
+    while span < bs {
+        let step = span.min(bs - span);
+        // row |= row << step, across words, from the top word down.
+        for j in (0..row.len()).rev() {
+            let (q, r) = (step / 64, step % 64);
+            let from = |i: usize| if i <= j { row[j - i] } else { 0 };
+            let shifted = match r {
+                0 => from(q),
+                _ => (from(q) << r) | (if q < j { from(q + 1) >> (64 - r) } else { 0 }),
+            };
+            row[j] |= shifted;
+        }
+        span += step;
+    }
+}
+
+/// `f(band, its keep bits)` for every band of the call, in element order.
+fn each_band(
+    backend: Backend,
+    g: &Geometry,
+    at: At,
+    seeds: Rate,
+    mut f: impl FnMut((usize, usize, usize, usize), &[u64; ROW_WORDS]),
+) {
+    let mut bits = [0u64; ROW_WORDS];
+    let mut corners = Corners::new(backend, at, seeds, g.candidates);
+    for band in g.bands() {
+        g.band(&mut corners, band, &mut bits);
+        f(band, &bits);
+    }
+}
+
+/// Set bits among the first `n` of `words`.
+fn popcount(words: &[u64], n: usize) -> u64 {
+    words[..mask_words(n)]
+        .iter()
+        .enumerate()
+        .map(|(j, w)| u64::from((w & low_bits(n - 64 * j)).count_ones()))
+        .sum()
+}
+
+/// The survivors' scale, `numel / (eps + kept)` with `eps = 1e-6`, in f64 (torchvision's
+/// formula); a rate that applies it to the kept bits.
+fn scale(g: &Geometry, p: f64, kept: u64) -> Rate {
+    Rate {
+        p,
+        threshold: 0,
+        scale: g.elements as f64 / (1e-6 + kept as f64),
+    }
+}
+
+/// The forward pass (and the backward by recompute): keep bits to `mask` when given.
+pub(crate) fn forward<T: Element>(
+    backend: Backend,
+    g: Geometry,
+    p: f64,
+    at: At,
+    mut data: Data<'_, T>,
+    mask: Option<BitsMut<'_>>,
+) -> Result<(), Error> {
+    if p == 0.0 || g.elements == 0 {
+        // torchvision's `p == 0`: the identity; nothing is drawn.
+        data.map(|x, _| x);
+        set_all(mask, g.elements);
+        return Ok(());
+    }
+    let seeds = g.seeds(p)?;
+    match mask {
+        Some(m) => {
+            let (words, start) = (m.words, m.start);
+            let mut kept = 0;
+            each_band(backend, &g, at, seeds, |band, bits| {
+                let n = band.3 * g.w;
+                kept += popcount(bits, n);
+                write_bits(words, start + g.first_element(band), bits, n);
+            });
+            backend.apply_at(Bits::at(words, start), scale(&g, p, kept), data);
+        }
+        None => {
+            // The scale needs every band's count before any element is written.
+            let mut kept = 0;
+            each_band(backend, &g, at, seeds, |band, bits| {
+                kept += popcount(bits, band.3 * g.w);
+            });
+            let rate = scale(&g, p, kept);
+            each_band(backend, &g, at, seeds, |band, bits| {
+                let piece = data.sub(g.first_element(band), band.3 * g.w);
+                backend.serial().apply_at(Bits::new(bits), rate, piece);
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The backward pass: the stored block mask applied with the scale its kept bits give, or the
+/// forward's bits computed again.
+pub(crate) fn backward<T: Element>(
+    backend: Backend,
+    g: Geometry,
+    p: f64,
+    at: At,
+    mut data: Data<'_, T>,
+    mask: Option<Bits<'_>>,
+) -> Result<(), Error> {
+    let Some(m) = mask else {
+        return forward(backend, g, p, at, data, None);
+    };
+    if p == 0.0 || g.elements == 0 {
+        data.map(|x, _| x);
+        return Ok(());
+    }
+    let mut kept = 0;
+    let mut chunk = [0u64; ROW_WORDS];
+    for start in (0..g.elements).step_by(64 * ROW_WORDS) {
+        let n = (g.elements - start).min(64 * ROW_WORDS);
+        copy_bits(m.words, m.start + start, n, &mut chunk[..mask_words(n)]);
+        kept += popcount(&chunk, n);
+    }
+    backend.apply_at(m, scale(&g, p, kept), data);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dilation_covers_the_next_columns() {
+        for bs in 1..=70 {
+            for seed in [0usize, 1, 5, 63, 64, 100, 190] {
+                let mut row = [0u64; 3];
+                row[seed / 64] |= 1 << (seed % 64);
+                dilate_across(&mut row, bs);
+                for col in 0..192 {
+                    let set = (row[col / 64] >> (col % 64)) & 1 == 1;
+                    assert_eq!(
+                        set,
+                        col >= seed && col < seed + bs,
+                        "bs {bs} seed {seed} col {col}"
+                    );
+                }
+            }
+        }
+    }
+}
