@@ -142,7 +142,7 @@ mod reference;
 pub use backend::Backend;
 pub use element::Element;
 pub use error::Error;
-pub use job::{Bits, BitsMut, Io, MAX_RANK, Shape, View, mask_words};
+pub use job::{Bits, BitsMut, Io, MAX_RANK, Shape, Structure, View, mask_words};
 pub use layer::{Dropout, Op, Record, State};
 #[cfg(feature = "alloc")]
 pub use mask::Mask;

@@ -4,7 +4,7 @@
 
 mod shape;
 
-pub use shape::{MAX_RANK, Shape, View};
+pub use shape::{MAX_RANK, Shape, Structure, View};
 
 use crate::Error;
 use core::mem::MaybeUninit;

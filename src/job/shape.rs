@@ -25,6 +25,26 @@ const fn product(dims: &[usize]) -> Option<usize> {
     Some(acc)
 }
 
+/// Which elements of a row-major tensor share a broadcast decision, named by the tensor's
+/// layout ([`Shape::of`] turns it and the dimensions into a [`Shape`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Structure {
+    /// `[N, C, ...]`: one decision per feature map `(n, c)` (`Dropout2d`, `Dropout3d`).
+    Channels,
+    /// `[N, ..., C]`: one decision per `(n, c)` of a channels-last tensor.
+    ChannelsLast,
+    /// `[..., cols]`: one decision per column, shared by every row ("node" dropout).
+    Columns,
+    /// `[batch, ...]`: one decision per sample (drop-path, stochastic depth).
+    Samples,
+    /// `[batch, time, ...]`: locked (variational) dropout for RNNs, one decision per
+    /// `(sequence, feature)` shared by every time step.
+    LockedBatchFirst,
+    /// `[time, batch, ...]`: locked dropout on a time-major sequence (the same mask as
+    /// [`Structure::LockedBatchFirst`] on the same sequences).
+    LockedTimeFirst,
+}
+
 /// A row-major `[outer][mid][inner]` view for broadcast (structured) dropout: one decision per
 /// `(outer, inner)` pair, shared by every `mid`. Decision `o * inner + k` uses word
 /// `offset + o * inner + k`; the mask has `outer * inner` bits.
@@ -143,6 +163,49 @@ impl Shape {
                 ..Shape::new(1, time, usize::MAX)
             },
         }
+    }
+
+    /// The broadcast shape of `structure` over a row-major tensor of dimensions `dims` (what a
+    /// framework adapter has), or `None` when the tensor has too few dimensions for it.
+    ///
+    /// ```
+    /// use simd_dropout::{Shape, Structure};
+    /// assert_eq!(Shape::of(Structure::Channels, &[8, 64, 7, 7]), Some(Shape::channels(8, 64, 49)));
+    /// assert_eq!(Shape::of(Structure::ChannelsLast, &[8, 7, 7, 64]), Some(Shape::channels_last(8, 49, 64)));
+    /// assert_eq!(Shape::of(Structure::LockedTimeFirst, &[5, 2, 3]), Some(Shape::locked_time_first(5, 2, 3)));
+    /// assert_eq!(Shape::of(Structure::Channels, &[8]), None);
+    /// // A product that overflows gives a shape every call refuses.
+    /// let huge = Shape::of(Structure::Samples, &[2, usize::MAX, 2]).unwrap();
+    /// assert_eq!(huge.elements(), None);
+    /// ```
+    pub fn of(structure: Structure, dims: &[usize]) -> Option<Shape> {
+        // A product that overflows makes a shape every call refuses.
+        let overflowed = Shape {
+            overflow: true,
+            ..Shape::new(usize::MAX, 1, 1)
+        };
+        let shape = match (structure, dims) {
+            (Structure::Channels, [n, c, rest @ ..]) => {
+                product(rest).map(|r| Shape::channels(*n, *c, r))
+            }
+            (Structure::ChannelsLast, [n, mid @ .., c]) => {
+                product(mid).map(|m| Shape::channels_last(*n, m, *c))
+            }
+            (Structure::Columns, [rows @ .., cols]) => {
+                product(rows).map(|r| Shape::columns(r, *cols))
+            }
+            (Structure::Samples, [batch, rest @ ..]) => {
+                product(rest).map(|r| Shape::samples(*batch, r))
+            }
+            (Structure::LockedBatchFirst, [batch, time, rest @ ..]) => {
+                product(rest).map(|f| Shape::locked_batch_first(*batch, *time, f))
+            }
+            (Structure::LockedTimeFirst, [time, batch, rest @ ..]) => {
+                product(rest).map(|f| Shape::locked_time_first(*time, *batch, f))
+            }
+            _ => return None,
+        };
+        Some(shape.unwrap_or(overflowed))
     }
 
     /// `(outer, mid, inner)`.

@@ -18,7 +18,10 @@
 //!   stream position, which are part of its record: a saved and loaded model draws the same
 //!   masks as the run that saved it.
 //! - [`dropout`] is the stateless function; [`dropout_with_mask`] also returns the mask as a
-//!   `Bool` tensor.
+//!   `Bool` tensor. [`broadcast_dropout`] (channels, columns, drop-path, locked dropout),
+//!   [`drop_block`] and [`gaussian_dropout`] are the variants, on any backend: the crate
+//!   computes their multipliers on the host and burn multiplies (in f32, rounded once to the
+//!   type, so the bits are the crate's).
 //! - **Fast path.** On burn's Flex CPU backend, with or without autodiff, the crate's kernels
 //!   run forward and backward through the [`DropoutOps`] backend extension: one pass, the
 //!   output in a fresh buffer, strided tensors (transposed, sliced, expanded) read in place,
@@ -47,6 +50,9 @@ use simd_dropout::{Bits, BitsMut, MaskRef, Op, Record, Seed, Strided};
 use std::sync::{Arc, Mutex};
 
 mod flex;
+mod variants;
+
+pub use variants::{Structure, broadcast_dropout, drop_block, gaussian_dropout};
 
 /// What goes wrong: a bad probability or seed state, from the crate's checks.
 ///
@@ -57,12 +63,27 @@ pub enum Error {
     /// The crate refused the call (for example `p` outside `[0, 1]`); the message names the
     /// argument and its value.
     Dropout(simd_dropout::Error),
+    /// A tensor of a rank the operation does not take.
+    Rank {
+        /// The operation.
+        op: &'static str,
+        /// The ranks it takes.
+        needs: &'static str,
+        /// The rank given.
+        rank: usize,
+    },
 }
 
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Error::Dropout(e) => write!(f, "simd-dropout: {e}"),
+            Error::Rank { op, needs, rank } => {
+                write!(
+                    f,
+                    "simd-dropout: {op} needs {needs}, got a tensor of rank {rank}"
+                )
+            }
         }
     }
 }

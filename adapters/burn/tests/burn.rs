@@ -305,3 +305,120 @@ fn bad_input_is_an_error() {
         assert!(dropout_with_mask(x.clone(), p, 0, 0).is_err());
     }
 }
+
+/// The core crate's output bits of a variant record (`op`) on the same elements.
+fn core_variant<const D: usize>(
+    x: Tensor<D>,
+    op: simd_dropout::Op,
+    p: f64,
+    seed: u64,
+    offset: u64,
+) -> Vec<u64> {
+    fn run<T: simd_dropout::Element + burn::tensor::Element>(
+        data: TensorData,
+        rec: simd_dropout::Record,
+    ) -> Vec<u64> {
+        let mut v: Vec<T> = data.iter::<T>().collect();
+        rec.forward(Io::InPlace(&mut v), None).unwrap();
+        v.iter().map(|e| e.to_bits()).collect()
+    }
+    let state = simd_dropout::State {
+        p,
+        seed: Seed::from_u64(seed),
+        offset,
+        training: true,
+    };
+    let rec = simd_dropout::Dropout::from_state(state)
+        .unwrap()
+        .reserve(op, x.shape().num_elements())
+        .unwrap();
+    let data = x.into_data();
+    match data.dtype() {
+        DType::F32 => run::<f32>(data, rec),
+        DType::F64 => run::<f64>(data, rec),
+        DType::F16 => run::<half::f16>(data, rec),
+        DType::BF16 => run::<half::bf16>(data, rec),
+        other => panic!("not a test dtype: {other:?}"),
+    }
+}
+
+/// Broadcast dropout, DropBlock and Gaussian dropout: the core crate's bits for every dtype
+/// (up to the sign of zeros, where burn's `x * 0` keeps `x`'s sign), and gradients that are
+/// the multipliers.
+#[test]
+fn variants_equal_the_core_crate() {
+    use simd_dropout::{Blocks, Op, Shape};
+    use simd_dropout_burn::{Structure, broadcast_dropout, drop_block, gaussian_dropout};
+    // Zeros without their sign: a dropped negative element is -0.0 here, +0.0 in the crate.
+    let unsigned = |v: Vec<u64>, dtype: DType| -> Vec<u64> {
+        let sign = match dtype {
+            DType::F64 => 1u64 << 63,
+            DType::F32 => 1 << 31,
+            _ => 1 << 15,
+        };
+        v.into_iter()
+            .map(|b| if b == sign { 0 } else { b })
+            .collect()
+    };
+    for device in [Device::flex(), Device::flex().autodiff()] {
+        for dtype in DTYPES {
+            let x = input([24, 35], dtype, &device).reshape([2, 3, 4, 35]);
+            let y = broadcast_dropout(x.clone(), Structure::Channels, 0.4, 3, 9).unwrap();
+            let want = core_variant(
+                x.clone(),
+                Op::Broadcast(Shape::channels(2, 3, 140)),
+                0.4,
+                3,
+                9,
+            );
+            assert_eq!(
+                unsigned(bits(y), dtype),
+                unsigned(want, dtype),
+                "channels {dtype:?}"
+            );
+            let y = drop_block(x.clone(), 3, 0.3, 4, 1).unwrap();
+            let want = core_variant(
+                x.clone(),
+                Op::Block(Blocks::nchw(2, 3, 4, 35, 3)),
+                0.3,
+                4,
+                1,
+            );
+            assert_eq!(
+                unsigned(bits(y), dtype),
+                unsigned(want, dtype),
+                "DropBlock {dtype:?}"
+            );
+            let y = gaussian_dropout(x.clone(), 0.3, 5, 2).unwrap();
+            let want = core_variant(x.clone(), Op::Gaussian, 0.3, 5, 2);
+            // Nothing is dropped: every bit equal.
+            assert_eq!(bits(y), want, "Gaussian {dtype:?}");
+        }
+    }
+    // Gradients through autodiff: d sum(y) / dx is the multiplier (the forward of ones).
+    let device = Device::flex().autodiff();
+    let x = input([24, 35], DType::F32, &device)
+        .reshape([2, 3, 4, 35])
+        .require_grad();
+    let ones = Tensor::<4>::ones([2, 3, 4, 35], &Device::flex());
+    let grads = gaussian_dropout(x.clone(), 0.3, 5, 2)
+        .unwrap()
+        .sum()
+        .backward();
+    let want = bits(gaussian_dropout(ones.clone(), 0.3, 5, 2).unwrap());
+    assert_eq!(bits(x.grad(&grads).unwrap()), want);
+    let grads = drop_block(x.clone(), 3, 0.3, 4, 1)
+        .unwrap()
+        .sum()
+        .backward();
+    let want = bits(drop_block(ones, 3, 0.3, 4, 1).unwrap());
+    assert_eq!(bits(x.grad(&grads).unwrap()), want);
+    // Ranks an operation does not take.
+    let flat = Tensor::<1>::ones([8], &Device::flex());
+    assert!(matches!(
+        broadcast_dropout(flat.clone(), Structure::Channels, 0.5, 1, 0),
+        Err(simd_dropout_burn::Error::Rank { .. })
+    ));
+    assert!(drop_block(flat.clone(), 2, 0.5, 1, 0).is_err());
+    assert!(gaussian_dropout(flat, 1.0, 1, 0).is_err());
+}

@@ -14,8 +14,8 @@
 //! - [`Dropout`] is a `ModuleT` like `candle_nn::Dropout`; it owns a seed and a running stream
 //!   offset (part of its [`State`](simd_dropout::State)), so a resumed run draws the same masks.
 //! - [`dropout`] is the stateless function; [`dropout_with_mask`] also returns the mask as a
-//!   `u8` tensor; [`broadcast_dropout`], [`alpha_dropout`] and
-//!   [`fused_bias_dropout_residual`] are the variants.
+//!   `u8` tensor; [`broadcast_dropout`], [`alpha_dropout`], [`drop_block`],
+//!   [`gaussian_dropout`] and [`fused_bias_dropout_residual`] are the variants.
 //! - Every function runs through candle's autograd (`CustomOp1` / `CustomOp3` with `bwd`), on
 //!   CPU storage in f32, f64, f16 and bf16. Non-contiguous layouts (transposed, narrowed,
 //!   broadcast-free views) go through the crate's strided views without a copy, with the bits
@@ -28,7 +28,9 @@
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, ModuleT, Result, Tensor, bail};
-use simd_dropout::{Bits, BitsMut, Element, Io, MaskRef, Op, Record, Seed, Shape, Strided, View};
+use simd_dropout::{
+    Bits, BitsMut, Blocks, Element, Io, MaskRef, Op, Record, Seed, Shape, Strided, View,
+};
 use std::sync::{Arc, Mutex};
 
 /// What a training call keeps for its backward pass.
@@ -137,24 +139,8 @@ pub fn dropout_with_mask(xs: &Tensor, p: f32, seed: u64, offset: u64) -> Result<
     with_mask(xs, record(Op::Element, xs, p, seed, offset)?)
 }
 
-/// Which elements share a decision in [`broadcast_dropout`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Structure {
-    /// `[N, C, ...]`: one decision per feature map `(n, c)` (`Dropout2d`, `Dropout3d`).
-    Channels,
-    /// `[N, ..., C]`: one decision per `(n, c)` of a channels-last tensor.
-    ChannelsLast,
-    /// `[..., cols]`: one decision per column, shared by every row ("node" dropout).
-    Columns,
-    /// `[batch, ...]`: one decision per sample (drop-path, stochastic depth).
-    Samples,
-    /// `[batch, time, ...]`: locked (variational) dropout for RNNs, one decision per
-    /// `(sequence, feature)` shared by every time step.
-    LockedBatchFirst,
-    /// `[time, batch, ...]`: locked dropout on a time-major sequence (the same mask as
-    /// [`Structure::LockedBatchFirst`] on the same sequences).
-    LockedTimeFirst,
-}
+/// Which elements share a decision in [`broadcast_dropout`] (the core crate's type).
+pub use simd_dropout::Structure;
 
 /// Structured dropout: whole channels, columns or samples, through autograd (the backward
 /// pass regenerates the decisions). A non-contiguous input is made contiguous first.
@@ -167,19 +153,8 @@ pub fn broadcast_dropout(
 ) -> Result<Tensor> {
     check(xs)?;
     let dims = xs.dims();
-    let prod = |d: &[usize]| d.iter().product::<usize>();
-    let shape = match (structure, dims) {
-        (Structure::Channels, [n, c, rest @ ..]) => Shape::channels(*n, *c, prod(rest)),
-        (Structure::ChannelsLast, [n, mid @ .., c]) => Shape::channels_last(*n, prod(mid), *c),
-        (Structure::Columns, [rows @ .., cols]) => Shape::columns(prod(rows), *cols),
-        (Structure::Samples, [batch, rest @ ..]) => Shape::samples(*batch, prod(rest)),
-        (Structure::LockedBatchFirst, [batch, time, rest @ ..]) => {
-            Shape::locked_batch_first(*batch, *time, prod(rest))
-        }
-        (Structure::LockedTimeFirst, [time, batch, rest @ ..]) => {
-            Shape::locked_time_first(*time, *batch, prod(rest))
-        }
-        _ => bail!("simd-dropout: {structure:?} dropout needs more dimensions than {dims:?}"),
+    let Some(shape) = Shape::of(structure, dims) else {
+        bail!("simd-dropout: {structure:?} dropout needs more dimensions than {dims:?}");
     };
     let xs = xs.contiguous()?;
     xs.apply_op1(VariantOp {
@@ -194,6 +169,50 @@ pub fn alpha_dropout(xs: &Tensor, p: f32, seed: u64, offset: u64) -> Result<Tens
     let xs = xs.contiguous()?;
     xs.apply_op1(VariantOp {
         rec: record(Op::Alpha, &xs, p, seed, offset)?,
+    })
+}
+
+/// DropBlock (torchvision `drop_block2d` / `drop_block3d`) on `[N, C, H, W]` or
+/// `[N, C, D, H, W]`, through autograd (the backward pass computes the blocks again). The call
+/// draws [`Blocks::candidates`](simd_dropout::Blocks::candidates) words from `offset` on. A
+/// non-contiguous input is made contiguous first.
+///
+/// ```
+/// use candle_core::{Device, DType, Tensor};
+/// let x = Tensor::ones((2, 3, 10, 10), DType::F32, &Device::Cpu)?;
+/// let y = simd_dropout_candle::drop_block(&x, 3, 0.1, 42, 0)?;
+/// assert_eq!(y.dims(), x.dims());
+/// # Ok::<(), candle_core::Error>(())
+/// ```
+pub fn drop_block(
+    xs: &Tensor,
+    block_size: usize,
+    p: f32,
+    seed: u64,
+    offset: u64,
+) -> Result<Tensor> {
+    check(xs)?;
+    let blocks = match *xs.dims() {
+        [n, c, h, w] => Blocks::nchw(n, c, h, w, block_size),
+        [n, c, d, h, w] => Blocks::ncdhw(n, c, d, h, w, block_size),
+        ref dims => {
+            bail!("simd-dropout: DropBlock needs [N, C, H, W] or [N, C, D, H, W], got {dims:?}")
+        }
+    };
+    let xs = xs.contiguous()?;
+    xs.apply_op1(VariantOp {
+        rec: record(Op::Block(blocks), &xs, p, seed, offset)?,
+    })
+}
+
+/// Gaussian dropout (Keras `GaussianDropout`, `p` in `[0, 1)`): `x * (1 + sigma * z)` with
+/// `sigma = sqrt(p / (1 - p))` and standard normal `z`, through autograd (the backward pass
+/// regenerates the noise). A non-contiguous input is made contiguous first.
+pub fn gaussian_dropout(xs: &Tensor, p: f32, seed: u64, offset: u64) -> Result<Tensor> {
+    check(xs)?;
+    let xs = xs.contiguous()?;
+    xs.apply_op1(VariantOp {
+        rec: record(Op::Gaussian, &xs, p, seed, offset)?,
     })
 }
 
@@ -406,7 +425,8 @@ fn with_mask(xs: &Tensor, rec: Record) -> Result<(Tensor, Tensor)> {
     Ok((y, Tensor::from_vec(bytes, xs.shape(), xs.device())?))
 }
 
-/// Broadcast and alpha dropout on contiguous storage (the backward pass regenerates).
+/// Broadcast, alpha, DropBlock and Gaussian dropout on contiguous storage (the backward pass
+/// regenerates).
 struct VariantOp {
     rec: Record,
 }

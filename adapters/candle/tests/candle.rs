@@ -3,8 +3,8 @@
 use candle_core::{DType, Device, ModuleT, Tensor, Var};
 use simd_dropout::{Backend, BitsMut, Io, Seed};
 use simd_dropout_candle::{
-    Dropout, Keep, Structure, alpha_dropout, broadcast_dropout, dropout, dropout_with_mask,
-    fused_bias_dropout_residual,
+    Dropout, Keep, Structure, alpha_dropout, broadcast_dropout, drop_block, dropout,
+    dropout_with_mask, fused_bias_dropout_residual, gaussian_dropout,
 };
 
 const DTYPES: [DType; 4] = [DType::F32, DType::F64, DType::F16, DType::BF16];
@@ -317,4 +317,77 @@ fn variants_equal_the_core_crate_and_run_backward() {
             assert_eq!(g.dims(), v.dims());
         }
     }
+}
+
+/// DropBlock and Gaussian dropout: the core crate's bits on the same elements and stream
+/// position, and gradients that are the same rule applied to the output gradient.
+#[test]
+fn drop_block_and_gaussian_equal_the_core_crate() {
+    let b = Backend::scalar();
+    let seed = Seed::from_u64(21);
+    let v: Vec<f32> = (0..2 * 3 * 9 * 11)
+        .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+        .collect();
+    let x = Tensor::from_vec(v.clone(), (2, 3, 9, 11), &Device::Cpu).unwrap();
+    let blocks = simd_dropout::Blocks::nchw(2, 3, 9, 11, 3);
+    let mut want = vec![0.0f32; v.len()];
+    let io = Io::Out {
+        x: &v,
+        y: &mut want,
+    };
+    b.block_forward(blocks, f64::from(0.25f32), seed, 5, io, None)
+        .unwrap();
+    let got = drop_block(&x, 3, 0.25, 21, 5).unwrap();
+    assert_eq!(got.flatten_all().unwrap().to_vec1::<f32>().unwrap(), want);
+    let mut want_g = vec![0.0f32; v.len()];
+    let io = Io::Out {
+        x: &v,
+        y: &mut want_g,
+    };
+    b.gaussian_forward(f64::from(0.25f32), seed, 5, io).unwrap();
+    let got = gaussian_dropout(&x, 0.25, 21, 5).unwrap();
+    assert_eq!(got.flatten_all().unwrap().to_vec1::<f32>().unwrap(), want_g);
+    // Gradients of sum(y): the output for ones (the mask times the scale, or the noise).
+    let grad_of_sum = |f: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>| -> Vec<f32> {
+        let xv = Var::from_tensor(&x).unwrap();
+        let grads = f(xv.as_tensor())
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let g = grads.get(xv.as_tensor()).unwrap();
+        g.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    };
+    let mut want = vec![1.0f32; v.len()];
+    let io = Io::InPlace(&mut want);
+    b.block_forward(blocks, f64::from(0.25f32), seed, 5, io, None)
+        .unwrap();
+    assert_eq!(
+        grad_of_sum(&|t| drop_block(t, 3, 0.25, 21, 5)),
+        want,
+        "drop_block"
+    );
+    let mut want = vec![1.0f32; v.len()];
+    let io = Io::InPlace(&mut want);
+    b.gaussian_forward(f64::from(0.25f32), seed, 5, io).unwrap();
+    assert_eq!(
+        grad_of_sum(&|t| gaussian_dropout(t, 0.25, 21, 5)),
+        want,
+        "gaussian"
+    );
+    // 3-D, and shapes DropBlock does not take.
+    let x3 = Tensor::ones((1, 2, 4, 5, 6), DType::F32, &Device::Cpu).unwrap();
+    assert_eq!(drop_block(&x3, 2, 0.3, 1, 0).unwrap().dims(), x3.dims());
+    assert!(
+        drop_block(
+            &Tensor::ones((4, 5), DType::F32, &Device::Cpu).unwrap(),
+            2,
+            0.3,
+            1,
+            0
+        )
+        .is_err()
+    );
+    assert!(gaussian_dropout(&x, 1.0, 1, 0).is_err());
 }
