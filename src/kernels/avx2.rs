@@ -104,15 +104,17 @@ unsafe fn words8(lanes: &Lanes, g: usize) -> __m256i {
     }
 }
 
-/// Steps every lane by 64 words.
+/// Steps the lanes of register pair `g` by 64 words. Stepping each pair right after its
+/// words are taken keeps the live registers within AVX2's sixteen (stepping all at the end
+/// spilled: 16% slower at 64Ki).
 ///
 /// # Safety
 /// AVX2.
 #[inline(always)]
-unsafe fn step(lanes: &mut Lanes) {
+unsafe fn step(lanes: &mut Lanes, g: usize) {
     // SAFETY: value-only intrinsics; the caller enables AVX2.
     unsafe {
-        for v in lanes.v.iter_mut() {
+        for v in &mut lanes.v[2 * g..2 * g + 2] {
             *v = lcg_step(*v, lanes.mul_lo, lanes.mul_hi, lanes.add);
         }
     }
@@ -153,8 +155,8 @@ impl Isa for Avx2Isa {
                 // Unsigned r >= t  <=>  max(r, t) == r.
                 let kept = _mm256_cmpeq_epi32(_mm256_max_epu32(words, t), words);
                 bits |= u64::from(_mm256_movemask_ps(_mm256_castsi256_ps(kept)) as u8) << (8 * g);
+                step(lanes, g);
             }
-            step(lanes);
         }
         bits
     }
@@ -165,8 +167,8 @@ impl Isa for Avx2Isa {
         unsafe {
             for g in 0..8 {
                 _mm256_storeu_si256(out.as_mut_ptr().add(8 * g).cast(), words8(lanes, g));
+                step(lanes, g);
             }
-            step(lanes);
         }
     }
 

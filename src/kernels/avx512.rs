@@ -110,8 +110,8 @@ impl Isa for Avx512Isa {
             for g in 0..4 {
                 let kept = _mm512_cmpge_epu32_mask(words16(lanes, g), t);
                 bits |= u64::from(kept) << (16 * g);
+                step(lanes, g);
             }
-            step(lanes);
         }
         bits
     }
@@ -122,8 +122,8 @@ impl Isa for Avx512Isa {
         unsafe {
             for g in 0..4 {
                 _mm512_storeu_si512(out.as_mut_ptr().add(16 * g).cast(), words16(lanes, g));
+                step(lanes, g);
             }
-            step(lanes);
         }
     }
 
@@ -188,15 +188,16 @@ unsafe fn words16(lanes: &Lanes, g: usize) -> __m512i {
     }
 }
 
-/// Steps every lane by 64 words.
+/// Steps the lanes of register pair `g` by 64 words (right after its words are taken, as
+/// the AVX2 backend does).
 ///
 /// # Safety
 /// AVX-512 F + DQ.
 #[inline(always)]
-unsafe fn step(lanes: &mut Lanes) {
+unsafe fn step(lanes: &mut Lanes, g: usize) {
     // SAFETY: value-only intrinsics; the caller enables the features.
     unsafe {
-        for v in lanes.v.iter_mut() {
+        for v in &mut lanes.v[2 * g..2 * g + 2] {
             *v = _mm512_add_epi64(_mm512_mullo_epi64(*v, lanes.mul), lanes.add);
         }
     }
