@@ -246,24 +246,30 @@ fn dropblock(c: &mut Criterion) {
             b.forward(0.1, SEED, 0, io, Some(BitsMut::new(&mut m)))
         })
     });
-    g.bench_function(format!("{}/block_forward_mask", b.name()), |bch| {
-        bch.iter(|| {
-            let io = Io::Out {
-                x: black_box(x),
-                y: &mut *y,
-            };
-            b.block_forward(blocks, 0.1, SEED, 0, io, Some(BitsMut::new(&mut m)))
-        })
-    });
-    g.bench_function(format!("{}/block_forward_no_mask", b.name()), |bch| {
-        bch.iter(|| {
-            let io = Io::Out {
-                x: black_box(x),
-                y: &mut *y,
-            };
-            b.block_forward(blocks, 0.1, SEED, 0, io, None)
-        })
-    });
+    // The same tensor channels-first and channels-last (the same blocks, placed apart).
+    for (layout, blocks) in [("", blocks), ("_nhwc", Blocks::nhwc(32, 56, 56, 64, 7))] {
+        g.bench_function(format!("{}/block_forward_mask{layout}", b.name()), |bch| {
+            bch.iter(|| {
+                let io = Io::Out {
+                    x: black_box(x),
+                    y: &mut *y,
+                };
+                b.block_forward(blocks, 0.1, SEED, 0, io, Some(BitsMut::new(&mut m)))
+            })
+        });
+        g.bench_function(
+            format!("{}/block_forward_no_mask{layout}", b.name()),
+            |bch| {
+                bch.iter(|| {
+                    let io = Io::Out {
+                        x: black_box(x),
+                        y: &mut *y,
+                    };
+                    b.block_forward(blocks, 0.1, SEED, 0, io, None)
+                })
+            },
+        );
+    }
     g.bench_function(format!("{}/block_backward_mask", b.name()), |bch| {
         bch.iter(|| {
             let io = Io::Out {

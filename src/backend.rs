@@ -390,6 +390,11 @@ impl Backend {
     /// whole call. `p = 0` is the identity. The mask has one bit per element (set = kept),
     /// and `offset` advances by [`Blocks::candidates`] words per call.
     ///
+    /// Channels-last geometries ([`Blocks::nhwc`], [`Blocks::ndhwc`]) place each map's bits
+    /// `c` elements apart, one at a time: pass a mask there, which the kernels then apply in
+    /// one pass (without one, the elements themselves are visited `c` apart, which caches
+    /// poorly).
+    ///
     /// Errors: as [`forward`](Backend::forward); `ShapeMismatch` when `blocks` does not
     /// describe `x`; `InvalidBlock` for a block size of 0 or rows wider than
     /// [`Blocks::MAX_WIDTH`].

@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use core::mem::MaybeUninit;
 use half::{bf16, f16};
 use simd_dropout::{Backend, Bits, BitsMut, Blocks, Dropout, Error, Io, Op, Seed, mask_words};
 
@@ -42,11 +43,43 @@ fn ncdhw(n: usize, c: usize, d: usize, h: usize, w: usize, bs: usize) -> (Blocks
     (Blocks::ncdhw(n, c, d, h, w, bs), spec)
 }
 
-fn geometries() -> Vec<(Blocks, SpecBlocks)> {
-    if cfg!(miri) {
-        return vec![nchw(1, 2, 5, 70, 3), ncdhw(1, 1, 3, 4, 5, 2)];
+/// A channels-last geometry: the oracle's NCHW / NCDHW one, and for each element of the
+/// call (NHWC / NDHWC order) the index of the same element in channels-first order.
+fn channels_last(n: usize, c: usize, d: usize, h: usize, w: usize, bs: usize) -> Case {
+    let (blocks, spec) = match d {
+        0 => (Blocks::nhwc(n, h, w, c, bs), nchw(n, c, h, w, bs).1),
+        _ => (Blocks::ndhwc(n, d, h, w, c, bs), ncdhw(n, c, d, h, w, bs).1),
+    };
+    let d = d.max(1);
+    let mut order = Vec::with_capacity(n * c * d * h * w);
+    for ni in 0..n {
+        for z in 0..d {
+            for u in 0..h {
+                for v in 0..w {
+                    for ci in 0..c {
+                        order.push((((ni * c + ci) * d + z) * h + u) * w + v);
+                    }
+                }
+            }
+        }
     }
-    vec![
+    (blocks, spec, order)
+}
+
+/// The crate's geometry, the oracle's, and where each element of the call is in the oracle's
+/// (channels-first) order.
+type Case = (Blocks, SpecBlocks, Vec<usize>);
+
+fn geometries() -> Vec<Case> {
+    let first = |(b, s): (Blocks, SpecBlocks)| (b, s, (0..s.elements()).collect());
+    if cfg!(miri) {
+        return vec![
+            first(nchw(1, 2, 5, 70, 3)),
+            first(ncdhw(1, 1, 3, 4, 5, 2)),
+            channels_last(1, 3, 0, 4, 5, 2),
+        ];
+    }
+    let mut cases: Vec<Case> = vec![
         nchw(2, 3, 10, 10, 3),
         nchw(1, 1, 4, 9, 7),    // the block clipped to the map
         nchw(3, 2, 7, 130, 4),  // rows of three words, an even block
@@ -61,13 +94,27 @@ fn geometries() -> Vec<(Blocks, SpecBlocks)> {
         ncdhw(1, 2, 9, 4, 70, 2),
         nchw(2, 16, 64, 64, 7), // over the parallel split
     ]
+    .into_iter()
+    .map(first)
+    .collect();
+    cases.extend([
+        channels_last(2, 3, 0, 10, 10, 3),
+        channels_last(3, 2, 0, 7, 130, 4), // rows of three words
+        channels_last(2, 5, 0, 300, 9, 2), // several bands per map
+        channels_last(1, 64, 0, 14, 14, 7),
+        channels_last(2, 2, 5, 6, 7, 3),
+        channels_last(0, 3, 0, 4, 4, 2),
+        channels_last(2, 16, 0, 64, 64, 7), // over the parallel split
+    ]);
+    cases
 }
 
-fn block_case<T: FromBits>(blocks: Blocks, spec: SpecBlocks, p: f64, seed: Seed, offset: u64) {
-    let n = spec.elements();
+fn block_case<T: FromBits>((blocks, spec, order): &Case, p: f64, seed: Seed, offset: u64) {
+    let (blocks, n) = (*blocks, spec.elements());
     let x: Vec<T> = data(n, 3);
     let gy: Vec<T> = data(n, 4);
-    let (keep, scale) = spec_block(spec, p, seed, offset);
+    let (keep, scale) = spec_block(*spec, p, seed, offset);
+    let keep: Vec<bool> = order.iter().map(|&i| keep[i]).collect();
     let want = spec_apply(&x, &keep, scale);
     let want_g = spec_apply(&gy, &keep, scale);
     let want_mask = spec_mask(&keep);
@@ -95,6 +142,20 @@ fn block_case<T: FromBits>(blocks: Blocks, spec: SpecBlocks, p: f64, seed: Seed,
         b.block_forward(blocks, p, seed, offset, Io::InPlace(&mut xy), None)
             .unwrap();
         assert_same(&xy, &want, &format!("forward in place {what}"));
+        // Without a mask, into uninitialized storage.
+        let mut u = vec![MaybeUninit::<T>::uninit(); n];
+        b.block_forward(
+            blocks,
+            p,
+            seed,
+            offset,
+            Io::Uninit { x: &x, y: &mut u },
+            None,
+        )
+        .unwrap();
+        // SAFETY: an `Ok` call initialized every element.
+        let u: Vec<T> = u.into_iter().map(|v| unsafe { v.assume_init() }).collect();
+        assert_same(&u, &want, &format!("forward uninit {what}"));
         // Backward from the mask and by recompute.
         let mut g = vec![T::ZERO; n];
         b.block_backward(
@@ -133,14 +194,14 @@ fn block_matches_the_contract() {
     } else {
         &[0.0, 0.1, 0.5, 1.0]
     };
-    for (blocks, spec) in geometries() {
+    for case in geometries() {
         for (i, &p) in ps.iter().enumerate() {
             let (seed, offset) = (SEEDS[i % 3], OFFSETS[i % 4]);
-            block_case::<f32>(blocks, spec, p, seed, offset);
-            block_case::<f64>(blocks, spec, p, seed, offset);
-            block_case::<bf16>(blocks, spec, p, seed, offset);
+            block_case::<f32>(&case, p, seed, offset);
+            block_case::<f64>(&case, p, seed, offset);
+            block_case::<bf16>(&case, p, seed, offset);
             if !(cfg!(miri) && cfg!(target_feature = "f16c")) {
-                block_case::<f16>(blocks, spec, p, seed, offset);
+                block_case::<f16>(&case, p, seed, offset);
             }
         }
     }
@@ -259,6 +320,8 @@ fn block_errors_write_nothing() {
     let bad = [
         (Blocks::nchw(1, 1, 8, 8, 0), 0.1),
         (Blocks::nchw(1, 1, 8, 7, 2), 0.1),
+        (Blocks::nhwc(1, 8, 8, 2, 2), 0.1),
+        (Blocks::ndhwc(1, 1, 8, 8, 1, 0), 0.1),
         (Blocks::nchw(1, 1, 8, 8, 2), f64::NAN),
         (Blocks::nchw(1, 1, 8, 8, 2), 1.5),
         (Blocks::nchw(usize::MAX, 2, 8, 8, 2), 0.1),

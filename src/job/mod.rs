@@ -244,6 +244,26 @@ impl<'a, T: Copy> Data<'a, T> {
         }
     }
 
+    /// `out[k] = f(in[k], i)` for the `count` elements `k = start + i * step` (channels-last
+    /// DropBlock without a mask).
+    #[inline(always)]
+    pub(crate) fn map_step(
+        &mut self,
+        start: usize,
+        step: usize,
+        count: usize,
+        mut f: impl FnMut(T, usize) -> T,
+    ) {
+        let at = |i: usize| start + i * step;
+        match self {
+            Data::Out { x, y } => (0..count).for_each(|i| {
+                y[at(i)].write(f(x[at(i)], i));
+            }),
+            Data::InPlace(xy) => (0..count).for_each(|i| xy[at(i)] = f(xy[at(i)], i)),
+            Data::MaskOnly(_) => {}
+        }
+    }
+
     /// `out[i] = f(in[i], with[i])` for the first `min(len, with.len())` elements: `map` with a
     /// second input, zipped so that no index is bounds-checked in the (vectorized) loop.
     #[inline(always)]

@@ -15,13 +15,19 @@ use crate::backend::Backend;
 use crate::element::Element;
 use crate::job::{Bits, BitsMut, Data, Rate, copy_bits, low_bits, mask_words, set_all, write_bits};
 use crate::ops::At;
+use crate::reference::{drop_one, scale_of};
 
 /// Words of one band's bits, of one row of seeds, and of the rows being dilated (each on the
 /// stack).
 const ROW_WORDS: usize = 128;
 
 /// The geometry of a DropBlock call: `n * c` feature maps of `h * w` (2-D) or `d * h * w`
-/// (3-D) elements, in NCHW / NCDHW order, and the block size.
+/// (3-D) elements, in NCHW / NCDHW order or channels-last (NHWC / NDHWC), and the block size.
+///
+/// The layout changes only where each element sits: a channels-last call drops the same
+/// `(n, c, h, w)` elements, with the same words, as the channels-first call of the same
+/// dimensions (its output is that output permuted), as torchvision's is for a
+/// `channels_last` tensor.
 ///
 /// As in torchvision, the block size is clipped to the map (`min(block_size, h, w)`, and `d`
 /// in 3-D), block corners are the positions where a whole block fits
@@ -44,6 +50,17 @@ pub struct Blocks {
     width: usize,
     block_size: usize,
     three_d: bool,
+    channels_last: bool,
+}
+
+/// Where the channel dimension of a DropBlock tensor is ([`Blocks::of`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChannelOrder {
+    /// `[N, C, H, W]` / `[N, C, D, H, W]` (PyTorch's default).
+    First,
+    /// `[N, H, W, C]` / `[N, D, H, W, C]` (PyTorch's `channels_last`, TensorFlow, burn's
+    /// and candle's NHWC models).
+    Last,
 }
 
 impl Blocks {
@@ -60,6 +77,7 @@ impl Blocks {
             width: w,
             block_size,
             three_d: false,
+            channels_last: false,
         }
     }
 
@@ -87,7 +105,64 @@ impl Blocks {
             width: w,
             block_size,
             three_d: true,
+            channels_last: false,
         }
+    }
+
+    /// DropBlock 2-D on channels-last NHWC `[n][h][w][c]`: the blocks of
+    /// [`nchw(n, c, h, w, block_size)`](Blocks::nchw), each element where NHWC puts it.
+    ///
+    /// ```
+    /// use simd_dropout::{Backend, Blocks, Io, Seed};
+    /// let (b, seed) = (Backend::detect(), Seed::from_u64(3));
+    /// // x in NCHW [1][2][4][4] and the same tensor in NHWC [1][4][4][2].
+    /// let x: Vec<f32> = (0..32).map(|i| i as f32).collect();
+    /// let x_nhwc: Vec<f32> = (0..32).map(|i| x[(i % 2) * 16 + i / 2]).collect();
+    /// let (mut y, mut y_nhwc) = (vec![0.0; 32], vec![0.0; 32]);
+    /// b.block_forward(Blocks::nchw(1, 2, 4, 4, 2), 0.3, seed, 0, Io::Out { x: &x, y: &mut y }, None)?;
+    /// b.block_forward(Blocks::nhwc(1, 4, 4, 2, 2), 0.3, seed, 0, Io::Out { x: &x_nhwc, y: &mut y_nhwc }, None)?;
+    /// assert!((0..32).all(|i| y_nhwc[i].to_bits() == y[(i % 2) * 16 + i / 2].to_bits()));
+    /// # Ok::<(), simd_dropout::Error>(())
+    /// ```
+    pub const fn nhwc(n: usize, h: usize, w: usize, c: usize, block_size: usize) -> Blocks {
+        let mut b = Blocks::nchw(n, c, h, w, block_size);
+        b.channels_last = true;
+        b
+    }
+
+    /// DropBlock 3-D on channels-last NDHWC `[n][d][h][w][c]`: the blocks of
+    /// [`ncdhw(n, c, d, h, w, block_size)`](Blocks::ncdhw), each element where NDHWC puts it.
+    pub const fn ndhwc(
+        n: usize,
+        d: usize,
+        h: usize,
+        w: usize,
+        c: usize,
+        block_size: usize,
+    ) -> Blocks {
+        let mut b = Blocks::ncdhw(n, c, d, h, w, block_size);
+        b.channels_last = true;
+        b
+    }
+
+    /// The geometry of a tensor of dimensions `dims` (4 for 2-D, 5 for 3-D) with the channels
+    /// where `order` says; `None` for any other rank.
+    ///
+    /// ```
+    /// use simd_dropout::{Blocks, ChannelOrder};
+    /// assert_eq!(Blocks::of(ChannelOrder::First, &[8, 64, 28, 28], 7), Some(Blocks::nchw(8, 64, 28, 28, 7)));
+    /// assert_eq!(Blocks::of(ChannelOrder::Last, &[8, 4, 28, 28, 64], 3), Some(Blocks::ndhwc(8, 4, 28, 28, 64, 3)));
+    /// assert_eq!(Blocks::of(ChannelOrder::First, &[8, 64], 7), None);
+    /// ```
+    pub const fn of(order: ChannelOrder, dims: &[usize], block_size: usize) -> Option<Blocks> {
+        let bs = block_size;
+        Some(match (order, dims) {
+            (ChannelOrder::First, &[n, c, h, w]) => Blocks::nchw(n, c, h, w, bs),
+            (ChannelOrder::First, &[n, c, d, h, w]) => Blocks::ncdhw(n, c, d, h, w, bs),
+            (ChannelOrder::Last, &[n, h, w, c]) => Blocks::nhwc(n, h, w, c, bs),
+            (ChannelOrder::Last, &[n, d, h, w, c]) => Blocks::ndhwc(n, d, h, w, c, bs),
+            _ => return None,
+        })
     }
 
     /// The number of elements, `None` when it overflows `usize`.
@@ -173,6 +248,8 @@ impl Blocks {
         };
         Ok(Geometry {
             maps: self.n * self.c,
+            c: self.c,
+            channels_last: self.channels_last,
             d: self.depth,
             h: self.height,
             w: self.width,
@@ -193,6 +270,8 @@ impl Blocks {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Geometry {
     maps: usize,
+    c: usize,
+    channels_last: bool,
     d: usize,
     h: usize,
     w: usize,
@@ -239,9 +318,19 @@ impl Geometry {
         })
     }
 
-    /// The index of the first element of a band.
-    fn first_element(&self, (k, z, u0, _): (usize, usize, usize, usize)) -> usize {
-        ((k * self.d + z) * self.h + u0) * self.w
+    /// Where a band's elements are: the index of its first, and the distance between
+    /// consecutive ones (1 channels-first; `c` channels-last, where the band's row-major
+    /// `(u, v)` positions are `c` apart).
+    fn place(&self, (k, z, u0, _): (usize, usize, usize, usize)) -> (usize, usize) {
+        if self.channels_last {
+            let (n, ch) = (k / self.c, k % self.c);
+            (
+                (((n * self.d + z) * self.h + u0) * self.w) * self.c + ch,
+                self.c,
+            )
+        } else {
+            (((k * self.d + z) * self.h + u0) * self.w, 1)
+        }
     }
 
     /// The keep bits of one band, row-major from bit 0 of `out` (`rows * w` bits), from the
@@ -455,6 +544,18 @@ fn each_band(
     }
 }
 
+/// Bits `0 .. n` of `src` to bits `start`, `start + step`, ... of `dst`.
+fn scatter_bits(dst: &mut [u64], start: usize, step: usize, src: &[u64], n: usize) {
+    let mut e = start;
+    for (j, &w) in src[..mask_words(n)].iter().enumerate() {
+        for b in 0..(n - 64 * j).min(64) {
+            let (word, s) = (&mut dst[e / 64], e % 64);
+            *word = (*word & !(1 << s)) | (((w >> b) & 1) << s);
+            e += step;
+        }
+    }
+}
+
 /// Set bits among the first `n` of `words`.
 fn popcount(words: &[u64], n: usize) -> u64 {
     words[..mask_words(n)]
@@ -497,7 +598,10 @@ pub(crate) fn forward<T: Element>(
             each_band(backend, &g, at, seeds, |band, bits| {
                 let n = band.3 * g.w;
                 kept += popcount(bits, n);
-                write_bits(words, start + g.first_element(band), bits, n);
+                match g.place(band) {
+                    (first, 1) => write_bits(words, start + first, bits, n),
+                    (first, step) => scatter_bits(words, start + first, step, bits, n),
+                }
             });
             backend.apply_at(Bits::at(words, start), scale(&g, p, kept), data);
         }
@@ -508,9 +612,20 @@ pub(crate) fn forward<T: Element>(
                 kept += popcount(bits, band.3 * g.w);
             });
             let rate = scale(&g, p, kept);
+            let s = scale_of::<T>(&rate);
             each_band(backend, &g, at, seeds, |band, bits| {
-                let piece = data.sub(g.first_element(band), band.3 * g.w);
-                backend.serial().apply_at(Bits::new(bits), rate, piece);
+                let n = band.3 * g.w;
+                match g.place(band) {
+                    (first, 1) => {
+                        let piece = data.sub(first, n);
+                        backend.serial().apply_at(Bits::new(bits), rate, piece);
+                    }
+                    // Channels-last without a mask: element by element, `step` apart (with a
+                    // mask the scattered bits are applied by the kernels in one pass).
+                    (first, step) => data.map_step(first, step, n, |x, i| {
+                        drop_one(x, (bits[i / 64] >> (i % 64)) & 1 == 1, s)
+                    }),
+                }
             });
         }
     }

@@ -12,7 +12,7 @@ pub(crate) mod gaussian;
 mod math;
 pub(crate) mod strided;
 
-pub use block::Blocks;
+pub use block::{Blocks, ChannelOrder};
 pub use strided::Strided;
 
 /// A stream: the seed and the position of the call's first word.

@@ -52,7 +52,7 @@ use std::sync::{Arc, Mutex};
 mod flex;
 mod variants;
 
-pub use variants::{Structure, broadcast_dropout, drop_block, gaussian_dropout};
+pub use variants::{ChannelOrder, Structure, broadcast_dropout, drop_block, gaussian_dropout};
 
 /// What goes wrong: a bad probability or seed state, from the crate's checks.
 ///

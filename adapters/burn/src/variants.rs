@@ -12,7 +12,7 @@ use burn::tensor::{DType, Tensor, TensorData};
 use simd_dropout::{Blocks, Io, Op, Record, Seed, Shape};
 
 /// Which elements share a decision in [`broadcast_dropout`] (the core crate's type).
-pub use simd_dropout::Structure;
+pub use simd_dropout::{ChannelOrder, Structure};
 
 /// Structured dropout: whole channels, columns, samples or sequence features, through
 /// autograd. The call draws one word per decision from `offset` on.
@@ -41,33 +41,33 @@ pub fn broadcast_dropout<const D: usize>(
     multiply(x, Op::Broadcast(shape), p, seed, offset)
 }
 
-/// DropBlock (torchvision `drop_block2d` / `drop_block3d`) on `[N, C, H, W]` or
-/// `[N, C, D, H, W]`, through autograd. The call draws
+/// DropBlock (torchvision `drop_block2d` / `drop_block3d`) on `[N, C, H, W]` /
+/// `[N, C, D, H, W]` (`ChannelOrder::First`) or channels-last `[N, H, W, C]` /
+/// `[N, D, H, W, C]` (`ChannelOrder::Last`: the same blocks, each element where its layout
+/// puts it), through autograd. The call draws
 /// [`Blocks::candidates`](simd_dropout::Blocks::candidates) words from `offset` on.
 ///
 /// ```
 /// use burn::tensor::{Device, Tensor};
+/// use simd_dropout_burn::ChannelOrder;
 /// let x = Tensor::<4>::ones([2, 3, 10, 10], &Device::flex());
-/// let y = simd_dropout_burn::drop_block(x, 3, 0.1, 42, 0)?;
+/// let y = simd_dropout_burn::drop_block(x, ChannelOrder::First, 3, 0.1, 42, 0)?;
 /// # Ok::<(), simd_dropout_burn::Error>(())
 /// ```
 pub fn drop_block<const D: usize>(
     x: Tensor<D>,
+    order: ChannelOrder,
     block_size: usize,
     p: f64,
     seed: u64,
     offset: u64,
 ) -> Result<Tensor<D>, Error> {
-    let blocks = match x.shape().dims::<D>()[..] {
-        [n, c, h, w] => Blocks::nchw(n, c, h, w, block_size),
-        [n, c, d, h, w] => Blocks::ncdhw(n, c, d, h, w, block_size),
-        _ => {
-            return Err(Error::Rank {
-                op: "DropBlock",
-                needs: "4 dimensions [N, C, H, W] or 5 [N, C, D, H, W]",
-                rank: D,
-            });
-        }
+    let Some(blocks) = Blocks::of(order, &x.shape().dims::<D>(), block_size) else {
+        return Err(Error::Rank {
+            op: "DropBlock",
+            needs: "4 dimensions (2-D) or 5 (3-D)",
+            rank: D,
+        });
     };
     multiply(x, Op::Block(blocks), p, seed, offset)
 }

@@ -348,7 +348,9 @@ fn core_variant<const D: usize>(
 #[test]
 fn variants_equal_the_core_crate() {
     use simd_dropout::{Blocks, Op, Shape};
-    use simd_dropout_burn::{Structure, broadcast_dropout, drop_block, gaussian_dropout};
+    use simd_dropout_burn::{
+        ChannelOrder, Structure, broadcast_dropout, drop_block, gaussian_dropout,
+    };
     // Zeros without their sign: a dropped negative element is -0.0 here, +0.0 in the crate.
     let unsigned = |v: Vec<u64>, dtype: DType| -> Vec<u64> {
         let sign = match dtype {
@@ -376,7 +378,7 @@ fn variants_equal_the_core_crate() {
                 unsigned(want, dtype),
                 "channels {dtype:?}"
             );
-            let y = drop_block(x.clone(), 3, 0.3, 4, 1).unwrap();
+            let y = drop_block(x.clone(), ChannelOrder::First, 3, 0.3, 4, 1).unwrap();
             let want = core_variant(
                 x.clone(),
                 Op::Block(Blocks::nchw(2, 3, 4, 35, 3)),
@@ -388,6 +390,28 @@ fn variants_equal_the_core_crate() {
                 unsigned(bits(y), dtype),
                 unsigned(want, dtype),
                 "DropBlock {dtype:?}"
+            );
+            // Channels-last: the NHWC tensor's output is the NCHW output permuted.
+            let y = drop_block(
+                x.clone().permute([0, 2, 3, 1]),
+                ChannelOrder::Last,
+                3,
+                0.3,
+                4,
+                1,
+            )
+            .unwrap();
+            let want = core_variant(
+                x.clone(),
+                Op::Block(Blocks::nchw(2, 3, 4, 35, 3)),
+                0.3,
+                4,
+                1,
+            );
+            assert_eq!(
+                unsigned(bits(y.permute([0, 3, 1, 2])), dtype),
+                unsigned(want, dtype),
+                "DropBlock channels-last {dtype:?}"
             );
             let y = gaussian_dropout(x.clone(), 0.3, 5, 2).unwrap();
             let want = core_variant(x.clone(), Op::Gaussian, 0.3, 5, 2);
@@ -407,11 +431,11 @@ fn variants_equal_the_core_crate() {
         .backward();
     let want = bits(gaussian_dropout(ones.clone(), 0.3, 5, 2).unwrap());
     assert_eq!(bits(x.grad(&grads).unwrap()), want);
-    let grads = drop_block(x.clone(), 3, 0.3, 4, 1)
+    let grads = drop_block(x.clone(), ChannelOrder::First, 3, 0.3, 4, 1)
         .unwrap()
         .sum()
         .backward();
-    let want = bits(drop_block(ones, 3, 0.3, 4, 1).unwrap());
+    let want = bits(drop_block(ones, ChannelOrder::First, 3, 0.3, 4, 1).unwrap());
     assert_eq!(bits(x.grad(&grads).unwrap()), want);
     // Ranks an operation does not take.
     let flat = Tensor::<1>::ones([8], &Device::flex());
@@ -419,6 +443,6 @@ fn variants_equal_the_core_crate() {
         broadcast_dropout(flat.clone(), Structure::Channels, 0.5, 1, 0),
         Err(simd_dropout_burn::Error::Rank { .. })
     ));
-    assert!(drop_block(flat.clone(), 2, 0.5, 1, 0).is_err());
+    assert!(drop_block(flat.clone(), ChannelOrder::Last, 2, 0.5, 1, 0).is_err());
     assert!(gaussian_dropout(flat, 1.0, 1, 0).is_err());
 }

@@ -140,7 +140,7 @@ pub fn dropout_with_mask(xs: &Tensor, p: f32, seed: u64, offset: u64) -> Result<
 }
 
 /// Which elements share a decision in [`broadcast_dropout`] (the core crate's type).
-pub use simd_dropout::Structure;
+pub use simd_dropout::{ChannelOrder, Structure};
 
 /// Structured dropout: whole channels, columns or samples, through autograd (the backward
 /// pass regenerates the decisions). A non-contiguous input is made contiguous first.
@@ -172,32 +172,35 @@ pub fn alpha_dropout(xs: &Tensor, p: f32, seed: u64, offset: u64) -> Result<Tens
     })
 }
 
-/// DropBlock (torchvision `drop_block2d` / `drop_block3d`) on `[N, C, H, W]` or
-/// `[N, C, D, H, W]`, through autograd (the backward pass computes the blocks again). The call
-/// draws [`Blocks::candidates`](simd_dropout::Blocks::candidates) words from `offset` on. A
+/// DropBlock (torchvision `drop_block2d` / `drop_block3d`) on `[N, C, H, W]` /
+/// `[N, C, D, H, W]` (`ChannelOrder::First`) or channels-last `[N, H, W, C]` /
+/// `[N, D, H, W, C]` (`ChannelOrder::Last`: the same blocks, each element where its layout
+/// puts it), through autograd. The call draws
+/// [`Blocks::candidates`](simd_dropout::Blocks::candidates) words from `offset` on. A
 /// non-contiguous input is made contiguous first.
 ///
 /// ```
 /// use candle_core::{Device, DType, Tensor};
+/// use simd_dropout_candle::ChannelOrder;
 /// let x = Tensor::ones((2, 3, 10, 10), DType::F32, &Device::Cpu)?;
-/// let y = simd_dropout_candle::drop_block(&x, 3, 0.1, 42, 0)?;
+/// let y = simd_dropout_candle::drop_block(&x, ChannelOrder::First, 3, 0.1, 42, 0)?;
 /// assert_eq!(y.dims(), x.dims());
 /// # Ok::<(), candle_core::Error>(())
 /// ```
 pub fn drop_block(
     xs: &Tensor,
+    order: ChannelOrder,
     block_size: usize,
     p: f32,
     seed: u64,
     offset: u64,
 ) -> Result<Tensor> {
     check(xs)?;
-    let blocks = match *xs.dims() {
-        [n, c, h, w] => Blocks::nchw(n, c, h, w, block_size),
-        [n, c, d, h, w] => Blocks::ncdhw(n, c, d, h, w, block_size),
-        ref dims => {
-            bail!("simd-dropout: DropBlock needs [N, C, H, W] or [N, C, D, H, W], got {dims:?}")
-        }
+    let Some(blocks) = Blocks::of(order, xs.dims(), block_size) else {
+        bail!(
+            "simd-dropout: DropBlock needs 4 or 5 dimensions ({order:?} channels), got {:?}",
+            xs.dims()
+        )
     };
     let xs = xs.contiguous()?;
     xs.apply_op1(VariantOp {

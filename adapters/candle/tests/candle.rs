@@ -3,7 +3,7 @@
 use candle_core::{DType, Device, ModuleT, Tensor, Var};
 use simd_dropout::{Backend, BitsMut, Io, Seed};
 use simd_dropout_candle::{
-    Dropout, Keep, Structure, alpha_dropout, broadcast_dropout, drop_block, dropout,
+    ChannelOrder, Dropout, Keep, Structure, alpha_dropout, broadcast_dropout, drop_block, dropout,
     dropout_with_mask, fused_bias_dropout_residual, gaussian_dropout,
 };
 
@@ -337,7 +337,7 @@ fn drop_block_and_gaussian_equal_the_core_crate() {
     };
     b.block_forward(blocks, f64::from(0.25f32), seed, 5, io, None)
         .unwrap();
-    let got = drop_block(&x, 3, 0.25, 21, 5).unwrap();
+    let got = drop_block(&x, ChannelOrder::First, 3, 0.25, 21, 5).unwrap();
     assert_eq!(got.flatten_all().unwrap().to_vec1::<f32>().unwrap(), want);
     let mut want_g = vec![0.0f32; v.len()];
     let io = Io::Out {
@@ -364,7 +364,7 @@ fn drop_block_and_gaussian_equal_the_core_crate() {
     b.block_forward(blocks, f64::from(0.25f32), seed, 5, io, None)
         .unwrap();
     assert_eq!(
-        grad_of_sum(&|t| drop_block(t, 3, 0.25, 21, 5)),
+        grad_of_sum(&|t| drop_block(t, ChannelOrder::First, 3, 0.25, 21, 5)),
         want,
         "drop_block"
     );
@@ -376,12 +376,27 @@ fn drop_block_and_gaussian_equal_the_core_crate() {
         want,
         "gaussian"
     );
+    // Channels-last: the same tensor permuted to NHWC gives the NCHW output permuted.
+    let x_nhwc = x.permute((0, 2, 3, 1)).unwrap();
+    let y_nhwc = drop_block(&x_nhwc, ChannelOrder::Last, 3, 0.25, 21, 5).unwrap();
+    let y = drop_block(&x, ChannelOrder::First, 3, 0.25, 21, 5).unwrap();
+    let back = y_nhwc.permute((0, 3, 1, 2)).unwrap().flatten_all().unwrap();
+    assert_eq!(
+        back.to_vec1::<f32>().unwrap(),
+        y.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    );
     // 3-D, and shapes DropBlock does not take.
     let x3 = Tensor::ones((1, 2, 4, 5, 6), DType::F32, &Device::Cpu).unwrap();
-    assert_eq!(drop_block(&x3, 2, 0.3, 1, 0).unwrap().dims(), x3.dims());
+    assert_eq!(
+        drop_block(&x3, ChannelOrder::First, 2, 0.3, 1, 0)
+            .unwrap()
+            .dims(),
+        x3.dims()
+    );
     assert!(
         drop_block(
             &Tensor::ones((4, 5), DType::F32, &Device::Cpu).unwrap(),
+            ChannelOrder::First,
             2,
             0.3,
             1,
