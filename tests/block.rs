@@ -50,19 +50,7 @@ fn channels_last(n: usize, c: usize, d: usize, h: usize, w: usize, bs: usize) ->
         0 => (Blocks::nhwc(n, h, w, c, bs), nchw(n, c, h, w, bs).1),
         _ => (Blocks::ndhwc(n, d, h, w, c, bs), ncdhw(n, c, d, h, w, bs).1),
     };
-    let d = d.max(1);
-    let mut order = Vec::with_capacity(n * c * d * h * w);
-    for ni in 0..n {
-        for z in 0..d {
-            for u in 0..h {
-                for v in 0..w {
-                    for ci in 0..c {
-                        order.push((((ni * c + ci) * d + z) * h + u) * w + v);
-                    }
-                }
-            }
-        }
-    }
+    let order = channels_first_index(n, c, d.max(1), h, w);
     (blocks, spec, order)
 }
 

@@ -445,6 +445,24 @@ pub fn spec_block(b: SpecBlocks, p: f64, seed: Seed, offset: u64) -> (Vec<bool>,
     (keep, n as f64 / (1e-6 + kept as f64))
 }
 
+/// For each element of a channels-last `[n][d][h][w][c]` tensor (`d = 1` in 2-D), the index of
+/// the same element in channels-first `[n][c][d][h][w]` order.
+pub fn channels_first_index(n: usize, c: usize, d: usize, h: usize, w: usize) -> Vec<usize> {
+    let mut order = Vec::with_capacity(n * c * d * h * w);
+    for ni in 0..n {
+        for z in 0..d {
+            for u in 0..h {
+                for v in 0..w {
+                    for ci in 0..c {
+                        order.push((((ni * c + ci) * d + z) * h + u) * w + v);
+                    }
+                }
+            }
+        }
+    }
+    order
+}
+
 /// Outputs of a keep vector and a scale: the section 5 rule with that scale.
 pub fn spec_apply<T: FromBits>(x: &[T], keep: &[bool], scale: f64) -> Vec<T> {
     x.iter()
