@@ -92,7 +92,15 @@ impl Seed {
             .wrapping_add(inc)
             .wrapping_mul(MULTIPLIER)
             .wrapping_add(inc);
-        self.step().pow(index).apply(first)
+        // One mul-add per set bit of `index`, from the constant table of doublings (the
+        // steps commute, so any order gives the same state).
+        let (mut state, mut rest) = (first, index);
+        while rest != 0 {
+            let (mul, sum) = DOUBLINGS[rest.trailing_zeros() as usize];
+            state = state.wrapping_mul(mul).wrapping_add(inc.wrapping_mul(sum));
+            rest &= rest - 1;
+        }
+        state
     }
 }
 
@@ -113,6 +121,47 @@ const fn splitmix64(s: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// `n` steps of any PCG32 stream are `s -> M^n * s + inc * (1 + M + ... + M^(n-1))`: only
+/// the increment `inc` depends on the stream, so the pairs `(M^n, 1 + M + ... + M^(n-1))`
+/// are constants. They make a seek one mul-add per set bit of the distance, and the 64 lane
+/// states of a kernel 64 independent mul-adds instead of a chain of 64 steps.
+const fn steps(n: u64) -> (u64, u64) {
+    let (mut mul, mut sum, mut i) = (1u64, 0u64, 0);
+    while i < n {
+        (mul, sum) = (
+            mul.wrapping_mul(MULTIPLIER),
+            sum.wrapping_mul(MULTIPLIER).wrapping_add(1),
+        );
+        i += 1;
+    }
+    (mul, sum)
+}
+
+/// `steps(2^k)` for every `k < 64`.
+const DOUBLINGS: [(u64, u64); 64] = {
+    let mut t = [(0u64, 0u64); 64];
+    let (mut mul, mut sum) = steps(1);
+    let mut k = 0;
+    while k < 64 {
+        t[k] = (mul, sum);
+        // Twice `(mul, sum)`: s -> mul * (mul * s + inc * sum) + inc * sum.
+        (mul, sum) = (mul.wrapping_mul(mul), sum.wrapping_mul(mul.wrapping_add(1)));
+        k += 1;
+    }
+    t
+};
+
+/// `steps(j)` for `j` in `0..=64` (a kernel's lanes and their stride).
+pub(crate) const RUNS: [(u64, u64); 65] = {
+    let mut t = [(0u64, 0u64); 65];
+    let mut j = 0;
+    while j <= 64 {
+        t[j] = steps(j as u64);
+        j += 1;
+    }
+    t
+};
+
 /// An affine map `s -> s * mul + add` modulo 2^64: one LCG step, or any number of them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Affine {
@@ -121,6 +170,7 @@ pub(crate) struct Affine {
 }
 
 impl Affine {
+    #[cfg(test)]
     const IDENTITY: Affine = Affine { mul: 1, add: 0 };
 
     #[inline(always)]
@@ -129,7 +179,7 @@ impl Affine {
     }
 
     /// `self` after `first`.
-    #[inline]
+    #[cfg(test)]
     const fn after(self, first: Affine) -> Affine {
         Affine {
             mul: self.mul.wrapping_mul(first.mul),
@@ -137,8 +187,21 @@ impl Affine {
         }
     }
 
-    /// The map applied `n` times (square and multiply: O(log n)).
-    pub(crate) const fn pow(self, mut n: u64) -> Affine {
+    /// A stream's one-word step taken `j <= 64` times, from the constant table (`self` is
+    /// [`Seed::step`]: its `add` is the stream's increment).
+    #[inline(always)]
+    pub(crate) const fn run(self, j: usize) -> Affine {
+        let (mul, sum) = RUNS[j];
+        Affine {
+            mul,
+            add: self.add.wrapping_mul(sum),
+        }
+    }
+
+    /// The map applied `n` times (square and multiply: O(log n)): what the tables are checked
+    /// against.
+    #[cfg(test)]
+    const fn pow(self, mut n: u64) -> Affine {
         let mut acc = Affine::IDENTITY;
         let mut base = self;
         while n > 0 {
@@ -253,5 +316,23 @@ mod tests {
         }
         assert_eq!(step.pow(100).apply(12345), s);
         assert_eq!(step.pow(37).after(step.pow(63)), step.pow(100));
+    }
+
+    #[test]
+    fn tables_are_the_steps() {
+        for stream in [0u64, 10, u64::MAX] {
+            let step = Seed::new(1, stream).step();
+            for j in 0..=64 {
+                assert_eq!(step.run(j), step.pow(j as u64), "run {j}");
+            }
+            for (k, &(mul, sum)) in DOUBLINGS.iter().enumerate() {
+                let by_pow = step.pow(1 << k);
+                assert_eq!(
+                    (mul, step.add.wrapping_mul(sum)),
+                    (by_pow.mul, by_pow.add),
+                    "2^{k}"
+                );
+            }
+        }
     }
 }

@@ -126,7 +126,7 @@ impl Isa for Avx2Isa {
     #[inline(always)]
     unsafe fn lanes(self, first: u64, step: Affine) -> Lanes {
         let states = lane_states(first, step);
-        let step64 = step.pow(64);
+        let step64 = step.run(64);
         let pick = |g: usize, odd: usize| {
             let e = 8 * g + odd;
             [states[e], states[e + 2], states[e + 4], states[e + 6]]

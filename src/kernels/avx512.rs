@@ -8,7 +8,7 @@
 //!
 //! f16 reuses the 256-bit F16C conversions of the AVX2 backend.
 
-use super::{Isa, avx2, lane_states};
+use super::{Isa, avx2};
 use crate::pcg::Affine;
 use core::arch::x86_64::*;
 use half::{bf16, f16};
@@ -72,6 +72,23 @@ unsafe fn run_with_features<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// `steps(k)` (see `pcg`: the multiplier and increment sum of `k` steps) for the word
+/// number `k` of each lane of each register, in the register layout of [`Lanes`].
+const LANE_RUNS: [([u64; 8], [u64; 8]); 8] = {
+    let mut t = [([0u64; 8], [0u64; 8]); 8];
+    let mut i = 0;
+    while i < 8 {
+        let mut j = 0;
+        while j < 8 {
+            let (mul, sum) = crate::pcg::RUNS[16 * (i / 2) + 2 * j + i % 2];
+            (t[i].0[j], t[i].1[j]) = (mul, sum);
+            j += 1;
+        }
+        i += 1;
+    }
+    t
+};
+
 pub(crate) struct Lanes {
     /// `v[2g]`: elements 16g, 16g+2, ..., 16g+14; `v[2g+1]`: 16g+1, 16g+3, ..., 16g+15.
     v: [__m512i; 8],
@@ -84,14 +101,20 @@ impl Isa for Avx512Isa {
 
     #[inline(always)]
     unsafe fn lanes(self, first: u64, step: Affine) -> Lanes {
-        let states = lane_states(first, step);
-        let step64 = step.pow(64);
-        // SAFETY: AVX-512F is enabled by the caller; the loads read local arrays of 8 u64.
+        let step64 = step.run(64);
+        // SAFETY: AVX-512 F + DQ are enabled by the caller; the loads read constant arrays of
+        // 8 u64.
         unsafe {
+            // Register i's lanes: `first * M^k + inc * C_k` for their word numbers k, eight
+            // independent mul-adds per register (no chain of 64 steps, no shuffles).
+            let (f, inc) = (
+                _mm512_set1_epi64(first as i64),
+                _mm512_set1_epi64(step.add as i64),
+            );
             let load = |i: usize| {
-                let (g, odd) = (i / 2, i % 2);
-                let a: [u64; 8] = core::array::from_fn(|j| states[16 * g + 2 * j + odd]);
-                _mm512_loadu_si512(a.as_ptr().cast())
+                let m = _mm512_loadu_si512(LANE_RUNS[i].0.as_ptr().cast());
+                let c = _mm512_loadu_si512(LANE_RUNS[i].1.as_ptr().cast());
+                _mm512_add_epi64(_mm512_mullo_epi64(f, m), _mm512_mullo_epi64(inc, c))
             };
             Lanes {
                 v: core::array::from_fn(load),

@@ -63,16 +63,11 @@ unsafe fn apply64<I: Isa, T: Element>(isa: I, src: *const T, dst: *mut T, word: 
     }
 }
 
-/// The 64 scalar states that start the lanes: `states[j]` outputs word `j`.
+/// The 64 scalar states that start the lanes: `states[j]` outputs word `j` (`step` is a
+/// stream's one-word step). Independent mul-adds from constant tables, not a chain of steps.
 #[inline(always)]
 pub(crate) fn lane_states(first: u64, step: Affine) -> [u64; 64] {
-    let mut states = [0u64; 64];
-    let mut s = first;
-    for state in states.iter_mut() {
-        *state = s;
-        s = step.apply(s);
-    }
-    states
+    core::array::from_fn(|j| step.run(j).apply(first))
 }
 
 /// An output slice seen as possibly uninitialized memory, so that one kernel serves `&mut [T]`

@@ -36,7 +36,7 @@ impl Isa for Portable {
     unsafe fn lanes(self, first: u64, step: Affine) -> Lanes {
         Lanes {
             states: lane_states(first, step),
-            step64: step.pow(64),
+            step64: step.run(64),
         }
     }
 
