@@ -1,6 +1,8 @@
 //! A quick throughput table for users who will not wait for criterion: per operation and size,
 //! ns per element, GB/s of the bytes the operation must move, and the ratio to a memcpy of the
-//! same bytes measured in the same run (median of several repetitions).
+//! same bytes measured in the same run (median of several repetitions), beside the plain
+//! scaling loops `y = x * s` and `x *= s` (no random numbers); then the fixed cost of a call
+//! (the per-call curve of `benches/calls.rs`).
 //!
 //! ```text
 //! cargo run --release --example throughput                 # detected backend, f32
@@ -10,9 +12,86 @@
 //! ```
 
 use half::{bf16, f16};
-use simd_dropout::{Backend, Bits, BitsMut, Element, Io, Seed, mask_words};
+use simd_dropout::{Backend, Bits, BitsMut, Dropout, Element, Io, Seed, mask_words};
 use std::hint::black_box;
 use std::time::Instant;
+
+/// The element types' multiply, for the plain scaling loops (f16 and bf16 through f32, as
+/// the kernels compute them).
+trait Mul: Copy {
+    fn mul(a: Self, b: Self) -> Self;
+}
+
+impl Mul for f32 {
+    fn mul(a: f32, b: f32) -> f32 {
+        a * b
+    }
+}
+
+impl Mul for f64 {
+    fn mul(a: f64, b: f64) -> f64 {
+        a * b
+    }
+}
+
+impl Mul for f16 {
+    fn mul(a: f16, b: f16) -> f16 {
+        f16::from_f32(a.to_f32() * b.to_f32())
+    }
+}
+
+impl Mul for bf16 {
+    fn mul(a: bf16, b: bf16) -> bf16 {
+        bf16::from_f32(a.to_f32() * b.to_f32())
+    }
+}
+
+/// The fixed cost of a call: forward with a mask on f32 from 64 to 64Ki elements, stateless
+/// and through the layer; the overhead is the 256-element time minus 256 times the per-element
+/// time at 64Ki.
+fn calls(backends: &[Backend]) {
+    const SIZES: [usize; 6] = [64, 256, 1 << 10, 1 << 12, 1 << 14, 1 << 16];
+    println!("\nper call, forward + mask, f32 (ns per call; median of 201 runs)");
+    print!("{:<10} {:<10}", "backend", "call");
+    SIZES.iter().for_each(|n| print!(" {n:>8}"));
+    println!(" {:>9}", "overhead");
+    let seed = Seed::new(42, 54);
+    for &b in backends {
+        let layer = Dropout::new(0.1, seed).unwrap().with_backend(b);
+        for stateful in [false, true] {
+            let times: Vec<f64> = SIZES
+                .iter()
+                .map(|&n| {
+                    let x: Vec<f32> = (0..n).map(|i| (i % 200) as f32).collect();
+                    let (mut y, mut m) = (vec![0.0f32; n], vec![0u64; mask_words(n)]);
+                    // Several calls per timing: one call of 64 elements is near the clock's
+                    // resolution.
+                    let per = (1 << 16) / n;
+                    let secs = median_secs(201, || {
+                        for _ in 0..per {
+                            let io = Io::Out {
+                                x: black_box(&x),
+                                y: &mut y,
+                            };
+                            let mask = Some(BitsMut::new(&mut m));
+                            if stateful {
+                                layer.forward(io, mask).unwrap();
+                            } else {
+                                b.forward(0.1, seed, 12_345, io, mask).unwrap();
+                            }
+                        }
+                    });
+                    secs / per as f64
+                })
+                .collect();
+            let name = if stateful { "layer" } else { "stateless" };
+            print!("{:<10} {name:<10}", b.name());
+            times.iter().for_each(|t| print!(" {:>8.1}", t * 1e9));
+            let overhead = times[1] - 256.0 * times[5] / 65536.0;
+            println!(" {:>9.1}", overhead * 1e9);
+        }
+    }
+}
 
 /// Median seconds of `reps` runs of `f`, with one warm-up run.
 fn median_secs(reps: usize, mut f: impl FnMut()) -> f64 {
@@ -28,7 +107,7 @@ fn median_secs(reps: usize, mut f: impl FnMut()) -> f64 {
     t[reps / 2]
 }
 
-fn table<T: Element + From<u8>>(backends: &[Backend], sizes: &[usize]) {
+fn table<T: Element + From<u8> + Mul>(backends: &[Backend], sizes: &[usize]) {
     let size = std::mem::size_of::<T>() as f64;
     println!(
         "{:<10} {:<22} {:>6} {:>9} {:>8} {:>9}",
@@ -56,6 +135,29 @@ fn table<T: Element + From<u8>>(backends: &[Backend], sizes: &[usize]) {
             memcpy_bps / 1e9,
             "1.00"
         );
+        // The plain scaling loops (no RNG, no mask) on the same bytes: what a kernel that hides
+        // its random numbers behind the memory traffic would approach.
+        let scale = T::from(3);
+        let plain_row = |name: &str, secs: f64| {
+            let bps = 2.0 * size * n as f64 / secs;
+            println!(
+                "{:<10} {:<22} {:>6} {:>9.3} {:>8.2} {:>9.2}",
+                "-",
+                name,
+                label,
+                secs * 1e9 / n as f64,
+                bps / 1e9,
+                bps / memcpy_bps
+            );
+        };
+        let s = median_secs(reps, || {
+            for (yo, &xi) in y.iter_mut().zip(black_box(&x)) {
+                *yo = T::mul(xi, scale);
+            }
+        });
+        plain_row("scale loop y = x * s", s);
+        let s = median_secs(reps, || y.iter_mut().for_each(|v| *v = T::mul(*v, scale)));
+        plain_row("scale loop x *= s", s);
         for &b in backends {
             let mask_bytes = 0.125;
             let row = |name: &str, bytes_per_elem: f64, secs: f64| {
@@ -150,4 +252,5 @@ fn main() {
         println!("element: f32");
         table::<f32>(&backends, sizes);
     }
+    calls(&backends);
 }

@@ -4,7 +4,7 @@
 use crate::backend::Backend;
 use crate::element::Element;
 use crate::job::{Bits, BitsMut, Io, Rate, Shape, check_len, set_all};
-use crate::ops::{Strided, alpha::Alpha, fused::check_rows, gaussian::Gaussian};
+use crate::ops::{Strided, alpha::Alpha, element, fused::check_rows, gaussian::Gaussian};
 use crate::{Blocks, Error, Seed};
 use portable_atomic::{AtomicU64, Ordering};
 
@@ -245,14 +245,23 @@ impl Dropout {
             self.offset()
         };
         Ok(Record {
+            offset,
+            ..self.record(op, len)
+        })
+    }
+
+    /// The record of a call of `op` on `len` elements at the current offset (nothing
+    /// reserved).
+    fn record(&self, op: Op, len: usize) -> Record {
+        Record {
             p: self.rate.p,
             seed: self.seed,
-            offset,
+            offset: self.offset(),
             len,
             training: self.training,
             backend: self.backend,
             op,
-        })
+        }
     }
 
     /// Element dropout of a whole call: checks the lengths, reserves the positions, runs
@@ -277,8 +286,19 @@ impl Dropout {
         if let Some(m) = &mask {
             m.check(n)?;
         }
-        let rec = self.reserve(Op::Element, n)?;
-        rec.forward(io, mask)?;
+        if !self.training {
+            let rec = self.reserve(Op::Element, n)?;
+            rec.forward(io, mask)?;
+            return Ok(rec);
+        }
+        // Training, the hot path of small layers: `p` was validated by `new` and the lengths
+        // above, so the call goes straight to the kernels (one atomic add, no second check).
+        let data = io.data()?;
+        let rec = Record {
+            offset: self.offset.fetch_add(n as u64, Ordering::Relaxed),
+            ..self.record(Op::Element, n)
+        };
+        element::forward(self.backend, self.rate, (self.seed, rec.offset), data, mask);
         Ok(rec)
     }
 }
