@@ -12,7 +12,7 @@ use core::fmt::Write as _;
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hio};
 use half::{bf16, f16};
-use simd_dropout::{Backend, BitsMut, Element, Io, Seed, Shape};
+use simd_dropout::{Backend, BitsMut, Blocks, Element, Io, Seed, Shape};
 
 /// One golden file: the call's parameters (the same as `tests/golden.rs`) and its text.
 struct Case {
@@ -358,10 +358,21 @@ fn main() -> ! {
         let gaussian = stack_used(|| {
             let _ = backend.gaussian_forward(0.3, seed, 0, Io::Out { x: &x, y: &mut y });
         });
+        // DropBlock without a mask (its deepest path: the count pass, then the bands again),
+        // NCHW and NHWC.
+        let mut block = |blocks| {
+            stack_used(|| {
+                let io = Io::Out { x: &x, y: &mut y };
+                let _ = backend.block_forward(blocks, 0.3, seed, 0, io, None);
+            })
+        };
+        let nchw = block(Blocks::nchw(2, 4, 8, CHUNK / 64, 3));
+        let nhwc = block(Blocks::nhwc(2, 8, CHUNK / 64, 4, 3));
         let _ = writeln!(
             out,
             "stack {:8}: element forward {element} bytes, broadcast forward {broadcast} bytes, \
-             Gaussian forward {gaussian} bytes",
+             Gaussian forward {gaussian} bytes, DropBlock forward {nchw} (NCHW) / {nhwc} (NHWC) \
+             bytes",
             backend.name()
         );
     }
