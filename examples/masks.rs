@@ -31,40 +31,15 @@ fn panels(b: Backend, seed: Seed) -> Result<Vec<Vec<f32>>, Error> {
         f(&mut y)?;
         Ok(y)
     };
+    let broadcast =
+        |shape, y: &mut [f32]| b.broadcast_forward(shape, P, seed, 0, Io::InPlace(y), None);
     Ok(vec![
         run(&|y| b.forward(P, seed, 0, Io::InPlace(y), None))?,
-        // Column dropout on the batch seen as a [N*C*H][W] matrix: the same columns of every
-        // row of every map.
-        run(&|y| {
-            b.broadcast_forward(
-                Shape::columns(N * C * H, W),
-                P,
-                seed,
-                0,
-                Io::InPlace(y),
-                None,
-            )
-        })?,
-        run(&|y| {
-            b.broadcast_forward(
-                Shape::channels(N, C, H * W),
-                P,
-                seed,
-                0,
-                Io::InPlace(y),
-                None,
-            )
-        })?,
-        run(&|y| {
-            b.broadcast_forward(
-                Shape::samples(N, C * H * W),
-                P,
-                seed,
-                0,
-                Io::InPlace(y),
-                None,
-            )
-        })?,
+        // Column dropout on the batch seen as a [N*C*H][W] matrix (the same columns of every
+        // row of every map), then channel dropout and drop-path.
+        run(&|y| broadcast(Shape::columns(N * C * H, W), y))?,
+        run(&|y| broadcast(Shape::channels(N, C, H * W), y))?,
+        run(&|y| broadcast(Shape::samples(N, C * H * W), y))?,
         run(&|y| {
             b.block_forward(
                 Blocks::nchw(N, C, H, W, 7),

@@ -244,19 +244,15 @@ impl Dropout {
         } else {
             self.offset()
         };
-        Ok(Record {
-            offset,
-            ..self.record(op, len)
-        })
+        Ok(self.record(op, len, offset))
     }
 
-    /// The record of a call of `op` on `len` elements at the current offset (nothing
-    /// reserved).
-    fn record(&self, op: Op, len: usize) -> Record {
+    /// The record of a call of `op` on `len` elements at stream position `offset`.
+    fn record(&self, op: Op, len: usize, offset: u64) -> Record {
         Record {
             p: self.rate.p,
             seed: self.seed,
-            offset: self.offset(),
+            offset,
             len,
             training: self.training,
             backend: self.backend,
@@ -294,10 +290,8 @@ impl Dropout {
         // Training, the hot path of small layers: `p` was validated by `new` and the lengths
         // above, so the call goes straight to the kernels (one atomic add, no second check).
         let data = io.data()?;
-        let rec = Record {
-            offset: self.offset.fetch_add(n as u64, Ordering::Relaxed),
-            ..self.record(Op::Element, n)
-        };
+        let offset = self.offset.fetch_add(n as u64, Ordering::Relaxed);
+        let rec = self.record(Op::Element, n, offset);
         element::forward(self.backend, self.rate, (self.seed, rec.offset), data, mask);
         Ok(rec)
     }
