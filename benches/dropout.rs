@@ -143,6 +143,31 @@ fn bench_type<T: Element + Into<f64> + From<i8>>(c: &mut Criterion, ty: &str) {
                     });
                 }
             }
+            // The plain scaling loop on the same elements (no RNG, no mask): what a kernel that
+            // hides its random numbers behind the memory traffic approaches.
+            if ty == "f32" && op != Op::MaskAlone {
+                let (mut xb, mut yb) = (Vec::new(), Vec::new());
+                let xf: &[f32] = placed::<f32>(&mut xb, n, 0);
+                let yf = placed::<f32>(&mut yb, n, 2048);
+                g.throughput(Throughput::Bytes((2 * size * n) as u64));
+                if op == Op::ForwardInPlace {
+                    g.bench_function("scale_loop_in_place", |b| {
+                        b.iter(|| {
+                            let s = black_box(3.0f32);
+                            yf.iter_mut().for_each(|v| *v *= s)
+                        })
+                    });
+                } else {
+                    g.bench_function("scale_loop", |b| {
+                        b.iter(|| {
+                            let s = black_box(3.0f32);
+                            for (o, &i) in yf.iter_mut().zip(black_box(xf)) {
+                                *o = i * s;
+                            }
+                        })
+                    });
+                }
+            }
             if ty == "f32" && op == Op::ForwardNoMask {
                 let (mut xb, mut yb) = (Vec::new(), Vec::new());
                 let xf = placed::<f32>(&mut xb, n, 0);

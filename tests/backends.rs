@@ -195,6 +195,59 @@ fn apply_arbitrary_masks() {
     }
 }
 
+/// Outputs large enough to be streamed (16 MiB and up, f32, out of place) at every position
+/// of the output against a 64-byte line, in every cell that streams: the same bits as the
+/// scalar reference, and nothing written outside `y`.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn streamed_outputs_match_scalar() {
+    let n = (16 << 20) / 4 + 77;
+    let x: Vec<f32> = data(n, 9);
+    let mut buf = vec![0.0f32; n + 32];
+    for p in [0.3, 1.0] {
+        let mut want = vec![0.0f32; n];
+        let mut want_mask = vec![0u64; mask_words(n)];
+        let io = Io::Out {
+            x: &x,
+            y: &mut want,
+        };
+        let scalar = Backend::scalar();
+        let seed = Default::default();
+        scalar
+            .forward(p, seed, 5, io, Some(BitsMut::new(&mut want_mask)))
+            .unwrap();
+        for b in fast_backends() {
+            for k in [0, 4, 15] {
+                let skip = (64 - buf.as_ptr() as usize % 64) % 64 / 4 + k;
+                let cells = ["forward", "forward_no_mask", "from_mask", "recompute"];
+                for cell in cells {
+                    buf.fill(-7.0);
+                    let mut mask = vec![0u64; mask_words(n)];
+                    let (head, rest) = buf.split_at_mut(skip);
+                    let (y, after) = rest.split_at_mut(n);
+                    let io = Io::Out { x: &x, y };
+                    match cell {
+                        "forward" => b.forward(p, seed, 5, io, Some(BitsMut::new(&mut mask))),
+                        "forward_no_mask" => b.forward(p, seed, 5, io, None),
+                        "from_mask" => b.backward(p, seed, 5, io, Some(Bits::new(&want_mask))),
+                        _ => b.backward(p, seed, 5, io, None),
+                    }
+                    .unwrap();
+                    let what = format!("{} {cell} p {p} line offset {k}", b.name());
+                    assert_same(y, &want, &what);
+                    if cell == "forward" {
+                        assert_eq!(mask, want_mask, "{what}");
+                    }
+                    assert!(
+                        head.iter().chain(after.iter()).all(|v| *v == -7.0),
+                        "{what}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn detect_is_the_fastest_available() {
     let last = Backend::available().last().unwrap();
