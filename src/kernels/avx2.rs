@@ -175,7 +175,21 @@ impl Isa for Avx2Isa {
     #[inline(always)]
     unsafe fn apply64_f32(self, src: *const f32, dst: *mut f32, word: u64, scale: f32) {
         // SAFETY: forwarded from the caller (AVX2; 64 elements).
-        unsafe { apply64_f32(src, dst, word, scale) }
+        unsafe { apply64_f32::<false>(src, dst, word, scale) }
+    }
+
+    #[inline(always)]
+    unsafe fn stream64_f32(self, src: *const f32, dst: *mut f32, word: u64, scale: f32) {
+        // SAFETY: forwarded from the caller (AVX2; 64 elements, `dst` aligned).
+        unsafe { apply64_f32::<true>(src, dst, word, scale) }
+    }
+
+    const STREAMS: bool = true;
+
+    #[inline(always)]
+    unsafe fn fence(self) {
+        // SAFETY: SSE, part of x86_64.
+        unsafe { _mm_sfence() }
     }
 
     #[inline(always)]
@@ -227,16 +241,24 @@ unsafe fn drop8(x: __m256, byte: u64, scale: __m256) -> __m256 {
     unsafe { _mm256_and_ps(_mm256_mul_ps(x, scale), lane_mask(byte)) }
 }
 
+/// With `STREAM`, streaming stores (`dst` 64-byte aligned; `sfence` before sharing).
+///
 /// # Safety
 /// AVX2; 64 f32 readable at `src`, writable at `dst`.
 #[inline(always)]
-unsafe fn apply64_f32(src: *const f32, dst: *mut f32, word: u64, scale: f32) {
-    // SAFETY: every access is 8 f32 inside the 64 the caller guarantees.
+unsafe fn apply64_f32<const STREAM: bool>(src: *const f32, dst: *mut f32, word: u64, scale: f32) {
+    // SAFETY: every access is 8 f32 inside the 64 the caller guarantees, a streamed one at a
+    // multiple of 32 bytes from the aligned `dst`.
     unsafe {
         let s = _mm256_set1_ps(scale);
         for g in 0..8 {
             let x = _mm256_loadu_ps(src.add(8 * g));
-            _mm256_storeu_ps(dst.add(8 * g), drop8(x, word >> (8 * g), s));
+            let y = drop8(x, word >> (8 * g), s);
+            if STREAM {
+                _mm256_stream_ps(dst.add(8 * g), y);
+            } else {
+                _mm256_storeu_ps(dst.add(8 * g), y);
+            }
         }
     }
 }

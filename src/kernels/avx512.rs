@@ -153,19 +153,13 @@ impl Isa for Avx512Isa {
     #[inline(always)]
     unsafe fn apply64_f32(self, src: *const f32, dst: *mut f32, word: u64, scale: f32) {
         // SAFETY: forwarded from the caller (AVX-512F; 64 elements).
-        unsafe { apply64_f32(src, dst, word, scale) }
+        unsafe { apply64_f32::<false>(src, dst, word, scale) }
     }
 
     #[inline(always)]
-    unsafe fn stream64_f32(
-        self,
-        (src, dst): (*const f32, *mut f32),
-        (prev, word): (u64, u64),
-        scale: f32,
-        k: usize,
-    ) {
-        // SAFETY: forwarded from the caller (AVX-512F; the elements and alignment).
-        unsafe { stream64_f32(src, dst, prev, word, scale, k) }
+    unsafe fn stream64_f32(self, src: *const f32, dst: *mut f32, word: u64, scale: f32) {
+        // SAFETY: forwarded from the caller (AVX-512F; 64 elements, `dst` aligned).
+        unsafe { apply64_f32::<true>(src, dst, word, scale) }
     }
 
     const STREAMS: bool = true;
@@ -246,41 +240,25 @@ unsafe fn step(lanes: &mut Lanes, g: usize) {
     }
 }
 
+/// With `STREAM`, streaming stores (`dst` 64-byte aligned; `sfence` before sharing).
+///
 /// # Safety
 /// AVX-512F; 64 f32 readable at `src`, writable at `dst`.
 #[inline(always)]
-unsafe fn apply64_f32(src: *const f32, dst: *mut f32, word: u64, scale: f32) {
-    // SAFETY: every access is 16 f32 inside the 64 the caller guarantees.
+unsafe fn apply64_f32<const STREAM: bool>(src: *const f32, dst: *mut f32, word: u64, scale: f32) {
+    // SAFETY: every access is 16 f32 inside the 64 the caller guarantees, a streamed one at
+    // a multiple of 64 bytes from the aligned `dst`.
     unsafe {
         let s = _mm512_set1_ps(scale);
         for g in 0..4 {
             let x = _mm512_loadu_ps(src.add(16 * g));
             // Zero-masked multiply: dropped lanes are +0.0 whatever x was.
             let y = _mm512_maskz_mul_ps((word >> (16 * g)) as u16, x, s);
-            _mm512_storeu_ps(dst.add(16 * g), y);
-        }
-    }
-}
-
-/// See [`Isa::stream64_f32`]: four streaming stores of whole 64-byte lines, each from one
-/// unaligned load and a zero-masked multiply whose keep bits straddle `prev` and `word`.
-///
-/// # Safety
-/// AVX-512F; elements `-k .. 64 - k` readable at `src` and writable at `dst`, and `dst - k`
-/// 64-byte aligned; the caller runs `sfence` before the outputs are shared.
-#[inline(always)]
-unsafe fn stream64_f32(src: *const f32, dst: *mut f32, prev: u64, word: u64, scale: f32, k: usize) {
-    // Element e of this block (e from -64) has bit e + 64 of `word:prev`, so bit i of `bits`
-    // decides element i - k, and line j's bits start at bit 16j.
-    let bits = (u128::from(word) << 64 | u128::from(prev)) >> (64 - k);
-    // SAFETY: line j covers elements 16j - k .. 16j - k + 16, inside -k .. 64 - k; its
-    // address is `dst - k` plus a multiple of 64 bytes.
-    unsafe {
-        let s = _mm512_set1_ps(scale);
-        for j in 0..4 {
-            let x = _mm512_loadu_ps(src.add(16 * j).sub(k));
-            let y = _mm512_maskz_mul_ps((bits >> (16 * j)) as u16, x, s);
-            _mm512_stream_ps(dst.add(16 * j).sub(k), y);
+            if STREAM {
+                _mm512_stream_ps(dst.add(16 * g), y);
+            } else {
+                _mm512_storeu_ps(dst.add(16 * g), y);
+            }
         }
     }
 }

@@ -45,29 +45,17 @@ pub(crate) trait Isa: Copy {
     unsafe fn apply64_bf16(self, src: *const bf16, dst: *mut bf16, word: u64, scale: f32);
     unsafe fn apply64_f64(self, src: *const f64, dst: *mut f64, word: u64, scale: f64);
 
-    /// Streaming (non-temporal) stores, for an output too large to stay in cache: they skip
-    /// reading each output line before writing it. Writes the 64 f32 at `dst - k .. dst + 64 -
-    /// k`, from the same elements of `src`: element `e` (from `-k`) is kept by bit `e` of
-    /// `word`, or for `e < 0` by bit `64 + e` of `prev`. `dst - k` is 64-byte aligned, so the
-    /// stores cover whole lines whatever the slice's alignment.
+    /// `apply64_f32` with streaming (non-temporal) stores, for an output too large to stay in
+    /// cache: they skip reading each output line before writing it. The same values.
     ///
-    /// Only called where [`Isa::STREAMS`]; this default is the same arithmetic, in scalar code.
+    /// Only called where [`Isa::STREAMS`]; this default stores plainly.
     ///
     /// # Safety
-    /// Elements `-k .. 64 - k` readable at `src` and writable at `dst`; [`Isa::fence`] before
-    /// the outputs are shared.
-    unsafe fn stream64_f32(
-        self,
-        (src, dst): (*const f32, *mut f32),
-        (prev, word): (u64, u64),
-        scale: f32,
-        k: usize,
-    ) {
-        // SAFETY: the caller's (elements -k .. 64 - k).
-        unsafe {
-            before(src, dst, k, prev, scale);
-            tail(src, dst, 64 - k, word, scale);
-        }
+    /// As for `apply64_f32`, with `dst` 64-byte aligned; [`Isa::fence`] before the outputs
+    /// are shared.
+    unsafe fn stream64_f32(self, src: *const f32, dst: *mut f32, word: u64, scale: f32) {
+        // SAFETY: the caller's.
+        unsafe { self.apply64_f32(src, dst, word, scale) }
     }
 
     /// Whether [`Isa::stream64_f32`] has streaming stores.
@@ -95,9 +83,10 @@ fn streams<I: Isa, T: Element>(io: Elems<T>, n: usize) -> Option<usize> {
     wanted.then_some(dst as usize % 64 / size_of::<T>())
 }
 
-/// The elements of block `b` (`prev` is block `b - 1`'s word): with `stream`, block 0 with
-/// plain stores and every later block as the lines that end at its last `64 - k` elements
-/// ([`Isa::stream64_f32`]); [`finish`] writes the last `k` elements of the last block.
+/// The elements of block `b` (`prev` is block `b - 1`'s word). With `stream`, block 0 is
+/// written plainly and every later block `b` as the 64 elements that end `k` before its end,
+/// so that the streaming stores cover whole 64-byte lines whatever the slice's alignment;
+/// [`finish`] writes the last `k` elements of the last block.
 ///
 /// # Safety
 /// As for [`generate`], with `b < n / 64`.
@@ -110,13 +99,17 @@ unsafe fn block<I: Isa, T: Element>(
     scale: f64,
     stream: Option<usize>,
 ) {
-    // SAFETY: block b is inside the caller's buffers; a streamed block b > 0 reaches back at
-    // most 15 elements into block b - 1; `streams` chose f32 (`KIND`) for `stream`.
+    // SAFETY: block b is inside the caller's buffers; a streamed block b > 0 reaches back
+    // k < 16 elements into block b - 1, and `dst - k` is on a line (`streams`), which also
+    // chose f32 (`KIND`) for `stream`.
     unsafe {
         let at = (src.add(64 * b), dst.add(64 * b));
         match stream {
             Some(k) if b > 0 => {
-                isa.stream64_f32((at.0.cast(), at.1.cast()), (prev, word), scale as f32, k)
+                // Element e of this block (from e = -64) has bit 64 + e of `word:prev`.
+                let bits = ((u128::from(word) << 64 | u128::from(prev)) >> (64 - k)) as u64;
+                let at = (at.0.sub(k).cast(), at.1.sub(k).cast());
+                isa.stream64_f32(at.0, at.1, bits, scale as f32)
             }
             _ => apply64(isa, at.0, at.1, word, scale),
         }
@@ -491,36 +484,4 @@ where
         Data::MaskOnly(_) => None,
     };
     (io, mask, n)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{Isa, portable::Portable};
-
-    /// The scalar default of `stream64_f32` writes the elements `-k .. 64 - k` that the plain
-    /// kernel writes for the same two words, and nothing else.
-    #[test]
-    fn stream_default_is_the_plain_kernel_shifted() {
-        let x: [f32; 128] = core::array::from_fn(|i| i as f32 - 40.5);
-        let (prev, word) = (0x9e37_79b9_7f4a_7c15, 0x0123_4567_89ab_cdef);
-        let mut want = [0.0f32; 128];
-        // SAFETY: two blocks of 64 inside both arrays; portable code only.
-        unsafe {
-            Portable.apply64_f32(x.as_ptr(), want.as_mut_ptr(), prev, 1.25);
-            Portable.apply64_f32(x.as_ptr().add(64), want.as_mut_ptr().add(64), word, 1.25);
-        }
-        for k in 0..16 {
-            let mut got = [-7.0f32; 128];
-            // SAFETY: elements 64 - k .. 128 - k, inside both arrays.
-            unsafe {
-                let at = (x.as_ptr().add(64), got.as_mut_ptr().add(64));
-                Portable.stream64_f32(at, (prev, word), 1.25, k);
-            }
-            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                let written = (64 - k..128 - k).contains(&i);
-                let expect = if written { w.to_bits() } else { (-7.0f32).to_bits() };
-                assert_eq!(g.to_bits(), expect, "k {k} element {i}");
-            }
-        }
-    }
 }
