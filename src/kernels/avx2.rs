@@ -263,12 +263,10 @@ unsafe fn apply64_f32<const STREAM: bool>(src: *const f32, dst: *mut f32, word: 
     }
 }
 
-/// (Also the AVX-512 backend's f16 path.)
-///
 /// # Safety
 /// AVX2 + F16C; 64 f16 readable at `src`, writable at `dst`.
 #[inline(always)]
-pub(super) unsafe fn apply64_f16(src: *const f16, dst: *mut f16, word: u64, scale: f32) {
+unsafe fn apply64_f16(src: *const f16, dst: *mut f16, word: u64, scale: f32) {
     // SAFETY: every access is 8 f16 (16 bytes) inside the 64 the caller guarantees.
     unsafe {
         let s = _mm256_set1_ps(scale);

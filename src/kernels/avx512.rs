@@ -6,9 +6,9 @@
 //! 16g + 2j and 16g + 2j + 1, so that one blend puts 16 words in element order. `vpmullq`
 //! has a latency of about 15 cycles: 64 independent lanes keep both vector ports busy.
 //!
-//! f16 reuses the 256-bit F16C conversions of the AVX2 backend.
+//! f16 uses the 512-bit forms of the F16C conversions (AVX-512F).
 
-use super::{Isa, avx2};
+use super::Isa;
 use crate::pcg::Affine;
 use core::arch::x86_64::*;
 use half::{bf16, f16};
@@ -172,8 +172,8 @@ impl Isa for Avx512Isa {
 
     #[inline(always)]
     unsafe fn apply64_f16(self, src: *const f16, dst: *mut f16, word: u64, scale: f32) {
-        // SAFETY: forwarded from the caller; the backend requires AVX2 + F16C too.
-        unsafe { avx2::apply64_f16(src, dst, word, scale) }
+        // SAFETY: forwarded from the caller (AVX-512F; 64 elements).
+        unsafe { apply64_f16(src, dst, word, scale) }
     }
 
     #[inline(always)]
@@ -259,6 +259,25 @@ unsafe fn apply64_f32<const STREAM: bool>(src: *const f32, dst: *mut f32, word: 
             } else {
                 _mm512_storeu_ps(dst.add(16 * g), y);
             }
+        }
+    }
+}
+
+/// The same conversions as the AVX2 backend's F16C path (round to nearest even), sixteen
+/// lanes at a time, with the keep bits as the multiply's zero mask.
+///
+/// # Safety
+/// AVX-512F; 64 f16 readable at `src`, writable at `dst`.
+#[inline(always)]
+unsafe fn apply64_f16(src: *const f16, dst: *mut f16, word: u64, scale: f32) {
+    // SAFETY: every access is 16 f16 (32 bytes) inside the 64 the caller guarantees.
+    unsafe {
+        let s = _mm512_set1_ps(scale);
+        for g in 0..4 {
+            let x = _mm512_cvtph_ps(_mm256_loadu_si256(src.add(16 * g).cast()));
+            let y = _mm512_maskz_mul_ps((word >> (16 * g)) as u16, x, s);
+            let h = _mm512_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(y);
+            _mm256_storeu_si256(dst.add(16 * g).cast(), h);
         }
     }
 }
