@@ -94,6 +94,17 @@ fn benches(c: &mut Criterion) {
                 })
             })
         });
+        // The plain scaling loop y = x * s (no RNG, no mask) on the same two threads.
+        g.bench_function("scale_loop_2_threads", |bch| {
+            bch.iter(|| {
+                let s = black_box(3.0f32);
+                two.install(|| {
+                    y.par_chunks_mut(1 << 16)
+                        .zip(black_box(x).par_chunks(1 << 16))
+                        .for_each(|(d, src)| d.iter_mut().zip(src).for_each(|(o, &i)| *o = i * s))
+                })
+            })
+        });
         g.throughput(Throughput::Bytes((8 * n + n / 8) as u64));
         g.bench_function(format!("{}_1_thread", b.name()), |bch| {
             bch.iter(|| fwd(b, 0, black_box(x), y, &mut m))
