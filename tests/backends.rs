@@ -195,45 +195,74 @@ fn apply_arbitrary_masks() {
     }
 }
 
+/// The backends with streaming stores (x86_64), serial and, with rayon, split across threads.
+#[cfg(target_arch = "x86_64")]
+fn streaming_backends() -> Vec<(Backend, &'static str)> {
+    let mut all = Vec::new();
+    for b in fast_backends()
+        .into_iter()
+        .filter(|b| b.name().starts_with("avx"))
+    {
+        all.push((b, ""));
+        #[cfg(feature = "rayon")]
+        all.push((b.parallel(), " (parallel)"));
+    }
+    all
+}
+
 /// Outputs large enough to be streamed (16 MiB and up, f32, out of place) at every position
-/// of the output against a 64-byte line, in every cell that streams: the same bits as the
-/// scalar reference, and nothing written outside `y`.
+/// of the output against a 64-byte line, in every cell that streams: element dropout and the
+/// broadcast chunks, serial and split across threads. The same bits as the scalar reference,
+/// and nothing written outside `y`. 16 MiB per case: the release test steps run it.
 #[test]
-#[cfg_attr(miri, ignore)]
+#[cfg(target_arch = "x86_64")]
+#[cfg_attr(
+    any(miri, debug_assertions),
+    ignore = "16 MiB per case: run in release"
+)]
 fn streamed_outputs_match_scalar() {
-    let n = (16 << 20) / 4 + 77;
-    let x: Vec<f32> = data(n, 9);
-    let mut buf = vec![0.0f32; n + 32];
-    for p in [0.3, 1.0] {
-        let mut want = vec![0.0f32; n];
-        let mut want_mask = vec![0u64; mask_words(n)];
-        let io = Io::Out {
-            x: &x,
-            y: &mut want,
+    // Element dropout on 4Mi + 77 elements; column dropout on 1025 rows of 4096 (each row's
+    // decisions are one chunk).
+    let (rows, cols) = (1025, 4096);
+    let shapes = [None, Some(simd_dropout::Shape::columns(rows, cols))];
+    let x: Vec<f32> = data(rows * cols, 9);
+    let mut buf = vec![0.0f32; rows * cols + 32];
+    let scalar = Backend::scalar();
+    let seed = Default::default();
+    for (shape, p) in shapes.into_iter().flat_map(|s| [(s, 0.3), (s, 1.0)]) {
+        let n = shape.map_or((16 << 20) / 4 + 77, |_| rows * cols);
+        let x = &x[..n];
+        let decisions = shape.map_or(n, |s| s.decisions().unwrap());
+        let forward = |b: Backend, io: Io<'_, f32>, mask: Option<BitsMut<'_>>| match shape {
+            None => b.forward(p, seed, 5, io, mask),
+            Some(s) => b.broadcast_forward(s, p, seed, 5, io, mask),
         };
-        let scalar = Backend::scalar();
-        let seed = Default::default();
-        scalar
-            .forward(p, seed, 5, io, Some(BitsMut::new(&mut want_mask)))
-            .unwrap();
-        for b in fast_backends() {
+        let backward = |b: Backend, io: Io<'_, f32>, mask: Option<Bits<'_>>| match shape {
+            None => b.backward(p, seed, 5, io, mask),
+            Some(s) => b.broadcast_backward(s, p, seed, 5, io, mask),
+        };
+        let mut want = vec![0.0f32; n];
+        let mut want_mask = vec![0u64; mask_words(decisions)];
+        let io = Io::Out { x, y: &mut want };
+        forward(scalar, io, Some(BitsMut::new(&mut want_mask))).unwrap();
+        for (b, how) in streaming_backends() {
             for k in [0, 4, 15] {
                 let skip = (64 - buf.as_ptr() as usize % 64) % 64 / 4 + k;
                 let cells = ["forward", "forward_no_mask", "from_mask", "recompute"];
                 for cell in cells {
                     buf.fill(-7.0);
-                    let mut mask = vec![0u64; mask_words(n)];
+                    let mut mask = vec![0u64; mask_words(decisions)];
                     let (head, rest) = buf.split_at_mut(skip);
                     let (y, after) = rest.split_at_mut(n);
-                    let io = Io::Out { x: &x, y };
+                    let io = Io::Out { x, y };
                     match cell {
-                        "forward" => b.forward(p, seed, 5, io, Some(BitsMut::new(&mut mask))),
-                        "forward_no_mask" => b.forward(p, seed, 5, io, None),
-                        "from_mask" => b.backward(p, seed, 5, io, Some(Bits::new(&want_mask))),
-                        _ => b.backward(p, seed, 5, io, None),
+                        "forward" => forward(b, io, Some(BitsMut::new(&mut mask))),
+                        "forward_no_mask" => forward(b, io, None),
+                        "from_mask" => backward(b, io, Some(Bits::new(&want_mask))),
+                        _ => backward(b, io, None),
                     }
                     .unwrap();
-                    let what = format!("{} {cell} p {p} line offset {k}", b.name());
+                    let what = format!("{}{how} {shape:?} {cell} p {p} line offset {k}", b.name());
                     assert_same(y, &want, &what);
                     if cell == "forward" {
                         assert_eq!(mask, want_mask, "{what}");

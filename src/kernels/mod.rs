@@ -71,15 +71,25 @@ pub(crate) trait Isa: Copy {
 /// Below it, the output stays in cache for whoever reads it next.
 pub(crate) const STREAM_BYTES: usize = 16 << 20;
 
+/// A kernel call streams only this many elements or more (the chunk of the broadcast and
+/// realigning paths): each streamed run starts and ends with plain stores and a fence, and
+/// runs of 256 elements (rows of a channels-last broadcast) took 2.5x the time of plain
+/// stores, while chunks of 4096 took 0.7x.
+const STREAM_RUN: usize = 4096;
+
+/// Whether a call's output of `n` elements is large enough to stream: decided once per call
+/// from the whole output, so that its chunks and the pieces of a parallel call stream too.
+pub(crate) fn large<T>(n: usize) -> bool {
+    n.saturating_mul(size_of::<T>()) >= STREAM_BYTES
+}
+
 /// Where a kernel streams its output, the number of f32 by which `dst` is past a 64-byte
-/// line: f32, out of place (in place, each line is read anyway), at least [`STREAM_BYTES`],
-/// an instruction set with streaming stores.
-fn streams<I: Isa, T: Element>(io: Elems<T>, n: usize) -> Option<usize> {
+/// line: a [`large`] call, f32, out of place (in place, each line is read anyway), at least
+/// [`STREAM_RUN`] elements, an instruction set with streaming stores.
+fn streams<I: Isa, T: Element>(io: Elems<T>, n: usize, large: bool) -> Option<usize> {
     let (src, dst) = io?;
-    let wanted = I::STREAMS
-        && T::KIND == Kind::F32
-        && src != dst.cast_const()
-        && n * size_of::<T>() >= STREAM_BYTES;
+    let wanted =
+        I::STREAMS && large && T::KIND == Kind::F32 && src != dst.cast_const() && n >= STREAM_RUN;
     wanted.then_some(dst as usize % 64 / size_of::<T>())
 }
 
@@ -191,8 +201,9 @@ type Elems<T> = Option<(*const T, *mut T)>;
 /// # Safety
 /// The instruction set of `isa` must be available. With `io`, the source is valid for `n`
 /// reads and the destination for `n` writes; they are equal or do not overlap. `mask` is
-/// valid for `ceil(n / 64)` reads and writes.
+/// valid for `ceil(n / 64)` reads and writes. `large` as from [`large`] for the whole call.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn generate<I: Isa, T: Element>(
     isa: I,
     seed: Seed,
@@ -201,6 +212,7 @@ pub(crate) unsafe fn generate<I: Isa, T: Element>(
     io: Elems<T>,
     mask: Option<*mut u64>,
     n: usize,
+    large: bool,
 ) {
     let full = n / 64;
     // p = 0 and p = 1 decide every element without drawing a word.
@@ -209,7 +221,7 @@ pub(crate) unsafe fn generate<I: Isa, T: Element>(
         _ if rate.drops_all() => Some(0),
         _ => None,
     };
-    let stream = streams::<I, T>(io, n);
+    let stream = streams::<I, T>(io, n, large);
     // Returns the word, the next block's `prev`.
     let emit = |b: usize, prev: u64, word: u64| {
         // SAFETY: b < full, so the word and its 64 elements are inside the caller's buffers.
@@ -237,7 +249,7 @@ pub(crate) unsafe fn generate<I: Isa, T: Element>(
         None => 0,
     };
     if let (Some(io), Some(k)) = (io, stream) {
-        // SAFETY: a streamed output has full > 0 blocks (STREAM_BYTES > 64 f32).
+        // SAFETY: a streamed output has full > 0 blocks (`streams`).
         unsafe { finish(isa, io, full, last, scale_of::<T>(&rate), k) }
     }
     let rem = n % 64;
@@ -326,9 +338,10 @@ pub(crate) unsafe fn apply<I: Isa, T: Element>(
     rate: Rate,
     (src, dst): (*const T, *mut T),
     n: usize,
+    large: bool,
 ) {
     let full = n / 64;
-    let stream = streams::<I, T>(Some((src, dst)), n);
+    let stream = streams::<I, T>(Some((src, dst)), n, large);
     // SAFETY: every word and element index below is inside the caller's buffers.
     unsafe {
         let mut prev = 0;
@@ -372,6 +385,7 @@ macro_rules! entry_points {
         $(#[$attr])*
         /// # Safety
         /// The instruction set is available; pointers as for `kernels::generate`.
+        #[allow(clippy::too_many_arguments)]
         unsafe fn generate_raw<T: $crate::element::Element>(
             seed: $crate::Seed,
             offset: u64,
@@ -379,9 +393,10 @@ macro_rules! entry_points {
             io: Option<(*const T, *mut T)>,
             mask: Option<*mut u64>,
             n: usize,
+            large: bool,
         ) {
             // SAFETY: forwarded from the caller.
-            unsafe { $crate::kernels::generate($isa, seed, offset, rate, io, mask, n) }
+            unsafe { $crate::kernels::generate($isa, seed, offset, rate, io, mask, n, large) }
         }
 
         $(#[$attr])*
@@ -392,9 +407,10 @@ macro_rules! entry_points {
             rate: $crate::job::Rate,
             io: (*const T, *mut T),
             n: usize,
+            large: bool,
         ) {
             // SAFETY: forwarded from the caller.
-            unsafe { $crate::kernels::apply($isa, mask, rate, io, n) }
+            unsafe { $crate::kernels::apply($isa, mask, rate, io, n, large) }
         }
 
         $(#[$attr])*
@@ -422,6 +438,7 @@ macro_rules! entry_points {
             }
 
             /// Forward dropout (see `reference::generate`, which it matches bit for bit).
+            /// `large`: the whole call's output is `kernels::large` (it may be one piece).
             pub(crate) fn generate<T: $crate::element::Element>(
                 self,
                 seed: $crate::Seed,
@@ -429,25 +446,28 @@ macro_rules! entry_points {
                 rate: $crate::job::Rate,
                 data: $crate::job::Data<'_, T>,
                 mask: Option<&mut [u64]>,
+                large: bool,
             ) {
                 let (io, mask, n) = $crate::kernels::raw(data, mask);
                 // SAFETY: the token exists only where the instruction set is available;
                 // `raw` checked the lengths behind every pointer.
-                unsafe { generate_raw(seed, offset, rate, io, mask, n) }
+                unsafe { generate_raw(seed, offset, rate, io, mask, n, large) }
             }
 
             /// Applies mask words (see `reference::apply`, which it matches bit for bit).
+            /// `large` as for `generate`.
             pub(crate) fn apply<T: $crate::element::Element>(
                 self,
                 mask: &[u64],
                 rate: $crate::job::Rate,
                 data: $crate::job::Data<'_, T>,
+                large: bool,
             ) {
                 let n = data.len();
                 assert!(mask.len() >= n.div_ceil(64), "kernel job with a short mask");
                 if let (Some(io), _, _) = $crate::kernels::raw(data, None) {
                     // SAFETY: as in `generate`; the mask is only read.
-                    unsafe { apply_raw(mask.as_ptr(), rate, io, n) }
+                    unsafe { apply_raw(mask.as_ptr(), rate, io, n, large) }
                 }
             }
         }

@@ -10,6 +10,7 @@
 use crate::backend::Backend;
 use crate::element::Element;
 use crate::job::{Bits, BitsMut, Data, Rate, Shape, low_bits, mask_words};
+use crate::kernels;
 use crate::ops::At;
 use crate::ops::decisions::{CHUNK, CHUNK_WORDS, Decisions, decide};
 
@@ -76,11 +77,13 @@ fn run<T: Element>(
     }
     // Whole groups when there are several, else whole rows.
     let unit = if outer >= 2 { mid * inner } else { inner };
+    let large = kernels::large::<T>(data.len());
     let piece = |first: usize, d: Data<'_, T>| {
         let rows = Rows {
             mid,
             inner,
             first_row: first / inner,
+            large,
         };
         if inner >= 64 {
             long_rows(backend.serial(), rate, dec, rows, d);
@@ -99,6 +102,8 @@ struct Rows {
     mid: usize,
     inner: usize,
     first_row: usize,
+    /// The whole call's output is [`kernels::large`]: its chunks stream too.
+    large: bool,
 }
 
 /// Rows of at least 64 elements: each chunk of a group's decisions is drawn once and applied
@@ -114,6 +119,7 @@ fn long_rows<T: Element>(
         mid,
         inner,
         first_row,
+        large,
     } = rows;
     let count = d.len() / inner;
     let mut bits = [0u64; CHUNK_WORDS];
@@ -126,7 +132,12 @@ fn long_rows<T: Element>(
             let len = (inner - k0).min(CHUNK);
             dec.fill(o * inner + k0, len, &mut bits);
             for row in r..r + in_group {
-                backend.apply(&bits[..mask_words(len)], rate, d.sub(row * inner + k0, len));
+                backend.apply_in(
+                    &bits[..mask_words(len)],
+                    rate,
+                    d.sub(row * inner + k0, len),
+                    large,
+                );
             }
         }
         r += in_group;
@@ -147,6 +158,7 @@ fn short_rows<T: Element>(
         mid,
         inner,
         first_row,
+        large,
     } = rows;
     let count = d.len() / inner;
     // The chunk's element bits, and the word being filled (kept apart so that it can stay in
@@ -185,7 +197,7 @@ fn short_rows<T: Element>(
         while n > 0 {
             let take = n.min(width);
             if bits.push(&mut words, pattern & low_bits(take), take) {
-                backend.apply(&words, rate, d.sub(done, CHUNK));
+                backend.apply_in(&words, rate, d.sub(done, CHUNK), large);
                 done += CHUNK;
             }
             n -= take;
@@ -194,7 +206,7 @@ fn short_rows<T: Element>(
     // The rest.
     let n = bits.finish(&mut words);
     if n > 0 {
-        backend.apply(&words[..mask_words(n)], rate, d.sub(done, n));
+        backend.apply_in(&words[..mask_words(n)], rate, d.sub(done, n), large);
     }
 }
 
@@ -216,6 +228,7 @@ fn small_groups<T: Element>(
         mid,
         inner,
         first_row,
+        large,
     } = rows;
     let size = mid * inner;
     debug_assert!(first_row.is_multiple_of(mid) && d.len().is_multiple_of(size));
@@ -235,7 +248,7 @@ fn small_groups<T: Element>(
         }
         let mut push = |v: u64, width: usize| {
             if bits.push(&mut words, v, width) {
-                backend.apply(&words, rate, d.sub(done, CHUNK));
+                backend.apply_in(&words, rate, d.sub(done, CHUNK), large);
                 done += CHUNK;
             }
         };
@@ -285,7 +298,7 @@ fn small_groups<T: Element>(
     }
     let n = bits.finish(&mut words);
     if n > 0 {
-        backend.apply(&words[..mask_words(n)], rate, d.sub(done, n));
+        backend.apply_in(&words[..mask_words(n)], rate, d.sub(done, n), large);
     }
 }
 
