@@ -3,6 +3,7 @@
 use crate::element::Element;
 use crate::job::{Bits, BitsMut, Data, Io, Rate, Shape, copy_bits, mask_words, write_bits};
 use crate::kernels::portable::Portable;
+use crate::kernels::variants::Map;
 use crate::kernels::{self, WordJob};
 use crate::ops::{Blocks, Strided, alpha, block, broadcast, element, fused, gaussian, strided};
 use crate::parallel::{Split, for_pieces, splits};
@@ -823,6 +824,18 @@ impl Backend {
             Imp::Avx512(k) => k.apply(m, rate, d, large),
         };
         for_pieces(self.parallel, (data, mask), 64, &run);
+    }
+
+    /// A variant's `map` on a checked chunk, with keep bits from bit 0 of `mask` (serial).
+    pub(crate) fn map_words<T: Element, M: Map<T>>(self, mask: &[u64], map: &M, data: Data<'_, T>) {
+        match self.imp {
+            Imp::Scalar => reference::map_words(mask, map, data),
+            Imp::Portable(k) => k.map_words(mask, map, data),
+            #[cfg(target_arch = "x86_64")]
+            Imp::Avx2(k) => k.map_words(mask, map, data),
+            #[cfg(target_arch = "x86_64")]
+            Imp::Avx512(k) => k.map_words(mask, map, data),
+        }
     }
 
     /// Runs `job` on the raw words of `seed` from `offset` on, compiled for this backend's

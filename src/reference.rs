@@ -5,6 +5,7 @@
 
 use crate::element::{Acc, Element};
 use crate::job::{Data, Rate, low_bits};
+use crate::kernels::variants::Map;
 use crate::pcg::{Seed, Words};
 
 /// The keep decision of one random word.
@@ -74,6 +75,11 @@ pub(crate) fn generate<T: Element>(
         data.sub(start, count)
             .map(|x, i| drop_one(x, (bits >> i) & 1 == 1, scale));
     }
+}
+
+/// A variant's `map` with keep bits from `mask`, element by element.
+pub(crate) fn map_words<T: Element, M: Map<T>>(mask: &[u64], map: &M, mut data: Data<'_, T>) {
+    data.map(|x, i| map.one(x, (mask[i / 64] >> (i % 64)) & 1 == 1, i));
 }
 
 /// Applies a given mask (the backward pass, or the replay of a forward).

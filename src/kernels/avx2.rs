@@ -184,6 +184,47 @@ impl Isa for Avx2Isa {
         unsafe { apply64_f32::<true>(src, dst, word, scale) }
     }
 
+    #[inline(always)]
+    unsafe fn affine64_f32(self, src: *const f32, dst: *mut f32, word: u64, abc: (f32, f32, f32)) {
+        // SAFETY: every access is 8 f32 inside the 64 the caller guarantees; AVX2 enabled.
+        unsafe {
+            let (a, b, c) = (
+                _mm256_set1_ps(abc.0),
+                _mm256_set1_ps(abc.1),
+                _mm256_set1_ps(abc.2),
+            );
+            for g in 0..8 {
+                let x = _mm256_loadu_ps(src.add(8 * g));
+                let y = _mm256_add_ps(_mm256_mul_ps(x, a), b);
+                let y = _mm256_blendv_ps(c, y, lane_mask(word >> (8 * g)));
+                _mm256_storeu_ps(dst.add(8 * g), y);
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn residual64_f32(
+        self,
+        src: *const f32,
+        (bias, r): (*const f32, *const f32),
+        dst: *mut f32,
+        word: u64,
+        scale: f32,
+    ) {
+        // SAFETY: every access is 8 f32 inside the 64 the caller guarantees for each
+        // pointer; AVX2 enabled.
+        unsafe {
+            let s = _mm256_set1_ps(scale);
+            for g in 0..8 {
+                let at = 8 * g;
+                let r = _mm256_loadu_ps(r.add(at));
+                let t = _mm256_add_ps(_mm256_loadu_ps(src.add(at)), _mm256_loadu_ps(bias.add(at)));
+                let y = _mm256_add_ps(r, _mm256_mul_ps(t, s));
+                _mm256_storeu_ps(dst.add(at), _mm256_blendv_ps(r, y, lane_mask(word >> at)));
+            }
+        }
+    }
+
     const STREAMS: bool = true;
 
     #[inline(always)]

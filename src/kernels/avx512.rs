@@ -162,6 +162,48 @@ impl Isa for Avx512Isa {
         unsafe { apply64_f32::<true>(src, dst, word, scale) }
     }
 
+    #[inline(always)]
+    unsafe fn affine64_f32(self, src: *const f32, dst: *mut f32, word: u64, abc: (f32, f32, f32)) {
+        // SAFETY: every access is 16 f32 inside the 64 the caller guarantees; AVX-512F enabled.
+        unsafe {
+            let (a, b, c) = (
+                _mm512_set1_ps(abc.0),
+                _mm512_set1_ps(abc.1),
+                _mm512_set1_ps(abc.2),
+            );
+            for g in 0..4 {
+                let x = _mm512_loadu_ps(src.add(16 * g));
+                let y = _mm512_add_ps(_mm512_mul_ps(x, a), b);
+                let y = _mm512_mask_blend_ps((word >> (16 * g)) as u16, c, y);
+                _mm512_storeu_ps(dst.add(16 * g), y);
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn residual64_f32(
+        self,
+        src: *const f32,
+        (bias, r): (*const f32, *const f32),
+        dst: *mut f32,
+        word: u64,
+        scale: f32,
+    ) {
+        // SAFETY: every access is 16 f32 inside the 64 the caller guarantees for each
+        // pointer; AVX-512F enabled.
+        unsafe {
+            let s = _mm512_set1_ps(scale);
+            for g in 0..4 {
+                let at = 16 * g;
+                let r = _mm512_loadu_ps(r.add(at));
+                let t = _mm512_add_ps(_mm512_loadu_ps(src.add(at)), _mm512_loadu_ps(bias.add(at)));
+                // Dropped lanes keep the residual: a masked add onto it.
+                let y = _mm512_mask_add_ps(r, (word >> at) as u16, r, _mm512_mul_ps(t, s));
+                _mm512_storeu_ps(dst.add(at), y);
+            }
+        }
+    }
+
     const STREAMS: bool = true;
 
     #[inline(always)]

@@ -17,6 +17,7 @@ pub(crate) mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512;
 pub(crate) mod portable;
+pub(crate) mod variants;
 
 /// One instruction set's primitives. Implementations are zero-sized; every method is
 /// `#[inline(always)]` so that it compiles inside the caller's `#[target_feature]` function.
@@ -56,6 +57,40 @@ pub(crate) trait Isa: Copy {
     unsafe fn stream64_f32(self, src: *const f32, dst: *mut f32, word: u64, scale: f32) {
         // SAFETY: the caller's.
         unsafe { self.apply64_f32(src, dst, word, scale) }
+    }
+
+    /// Alpha dropout's forward on 64 f32: `dst[i] = bit i of word ? src[i] * a + b : c`,
+    /// rounded after the multiply and after the add (never an FMA).
+    unsafe fn affine64_f32(self, src: *const f32, dst: *mut f32, word: u64, abc: (f32, f32, f32)) {
+        let (a, b, c) = abc;
+        for i in 0..64 {
+            // SAFETY: i < 64, inside the caller's 64 elements.
+            unsafe {
+                let y = src.add(i).read() * a + b;
+                dst.add(i).write(if (word >> i) & 1 == 1 { y } else { c });
+            }
+        }
+    }
+
+    /// The fused forward on 64 f32: `dst[i] = bit i of word ? r[i] + (src[i] + bias[i]) *
+    /// scale : r[i]`, rounded after each operation, with `(bias, r)` each valid for 64
+    /// reads.
+    unsafe fn residual64_f32(
+        self,
+        src: *const f32,
+        (bias, r): (*const f32, *const f32),
+        dst: *mut f32,
+        word: u64,
+        scale: f32,
+    ) {
+        for i in 0..64 {
+            // SAFETY: i < 64, inside the caller's 64 elements of each pointer.
+            unsafe {
+                let r = r.add(i).read();
+                let y = r + (src.add(i).read() + bias.add(i).read()) * scale;
+                dst.add(i).write(if (word >> i) & 1 == 1 { y } else { r });
+            }
+        }
     }
 
     /// Whether [`Isa::stream64_f32`] has streaming stores.
@@ -415,6 +450,19 @@ macro_rules! entry_points {
 
         $(#[$attr])*
         /// # Safety
+        /// The instruction set is available; pointers as for `kernels::variants::map_words`.
+        unsafe fn map_raw<T: $crate::element::Element, M: $crate::kernels::variants::Map<T>>(
+            mask: *const u64,
+            map: &M,
+            io: (*const T, *mut T),
+            n: usize,
+        ) {
+            // SAFETY: forwarded from the caller.
+            unsafe { $crate::kernels::variants::map_words($isa, mask, map, io, n) }
+        }
+
+        $(#[$attr])*
+        /// # Safety
         /// The instruction set is available.
         unsafe fn run_words_raw<J: $crate::kernels::WordJob>(
             seed: $crate::Seed,
@@ -452,6 +500,26 @@ macro_rules! entry_points {
                 // SAFETY: the token exists only where the instruction set is available;
                 // `raw` checked the lengths behind every pointer.
                 unsafe { generate_raw(seed, offset, rate, io, mask, n, large) }
+            }
+
+            /// A variant's `map` with keep bits from mask words (see `reference::map_words`,
+            /// which it matches bit for bit).
+            pub(crate) fn map_words<T, M>(
+                self,
+                mask: &[u64],
+                map: &M,
+                data: $crate::job::Data<'_, T>,
+            ) where
+                T: $crate::element::Element,
+                M: $crate::kernels::variants::Map<T>,
+            {
+                let n = data.len();
+                assert!(mask.len() >= n.div_ceil(64), "kernel job with a short mask");
+                assert!(map.fits(n), "kernel job with a short residual");
+                if let (Some(io), _, _) = $crate::kernels::raw(data, None) {
+                    // SAFETY: as in `generate`; the mask is only read, the map fits `n`.
+                    unsafe { map_raw(mask.as_ptr(), map, io, n) }
+                }
             }
 
             /// Applies mask words (see `reference::apply`, which it matches bit for bit).

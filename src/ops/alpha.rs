@@ -4,9 +4,10 @@
 
 use crate::Error;
 use crate::backend::Backend;
-use crate::element::{Acc, Element};
+use crate::element::Element;
 use crate::job::{Bits, BitsMut, Data, Rate};
-use crate::ops::decisions::{Decisions, chunked, decide, per_word};
+use crate::kernels::variants::Affine;
+use crate::ops::decisions::{Decisions, chunked, decide};
 use crate::ops::math::sqrt;
 use crate::ops::{At, element};
 
@@ -52,14 +53,8 @@ pub(crate) fn forward<T: Element>(
 
 /// The forward's elements from its decisions.
 fn replay<T: Element>(backend: Backend, k: Alpha, dec: &Decisions<'_>, data: Data<'_, T>) {
-    let (a, b) = (T::Acc::from_f64(k.a), T::Acc::from_f64(k.b));
-    let dropped = T::narrow(T::Acc::from_f64(k.c));
-    let one = move |x: T, kept: bool, _| {
-        // Two roundings, `a * x` then `+ b`; Rust never contracts them into an FMA.
-        core::hint::select_unpredictable(kept, T::narrow(a * x.widen() + b), dropped)
-    };
-    let chunk =
-        |_: usize, bits: &[u64], d: Data<'_, T>| backend.with_isa(|| per_word(bits, d, one));
+    let map = Affine::<T>::new(k.a, k.b, k.c);
+    let chunk = |_: usize, bits: &[u64], d: Data<'_, T>| backend.map_words(bits, &map, d);
     chunked(backend, dec, data, &chunk);
 }
 

@@ -89,20 +89,3 @@ pub(crate) fn chunked<T: Element>(
     };
     backend.pieces(data, CHUNK, &run);
 }
-
-/// Each element of one chunk through `f(x, kept, element index in the chunk)`, one mask word
-/// (64 elements, a fixed trip count) at a time.
-#[inline(always)]
-pub(crate) fn per_word<T: Element>(
-    bits: &[u64],
-    mut data: Data<'_, T>,
-    f: impl Fn(T, bool, usize) -> T,
-) {
-    let n = data.len();
-    for (w, &word) in bits.iter().enumerate() {
-        let start = 64 * w;
-        let len = (n - start).min(64);
-        data.sub(start, len)
-            .map(|x, i| f(x, (word >> i) & 1 == 1, start + i));
-    }
-}

@@ -5,9 +5,9 @@ use crate::Error;
 use crate::backend::Backend;
 use crate::element::{Acc, Element};
 use crate::job::{Bits, BitsMut, Data, Io, Rate};
+use crate::kernels::variants::Residual;
 use crate::ops::decisions::{chunked, decide};
 use crate::ops::{At, element};
-use crate::reference::scale_of;
 
 /// Rows of `cols` elements in a slice of `len` (`arg` is the bias or its gradient):
 /// `ShapeMismatch` unless `cols` divides `len` (an empty bias fits only an empty slice).
@@ -34,33 +34,12 @@ pub(crate) fn forward<T: Element>(
     mask: Option<BitsMut<'_>>,
 ) {
     let dec = decide(backend, at, rate, data.len(), mask);
-    let scale = scale_of::<T>(&rate);
+    // A call with elements has a non-empty bias.
     let cols = bias.len();
-    let one = move |x: T, b: T, r: T, kept: bool| {
-        let t = x.widen() + b.widen();
-        core::hint::select_unpredictable(kept, T::narrow(r.widen() + t * scale), r)
-    };
-    // One mask word at a time with a fixed trip count; the bias is a contiguous slice unless
-    // the word crosses the end of a row. (A call with elements has `cols > 0`.)
-    let chunk = |first: usize, bits: &[u64], mut d: Data<'_, T>| {
-        backend.with_isa(|| {
-            let n = d.len();
-            for (w, &word) in bits.iter().enumerate() {
-                let start = 64 * w;
-                let len = (n - start).min(64);
-                let at = first + start;
-                let rw = &residual[at..at + len];
-                let c0 = at % cols;
-                let kept = |i: usize| (word >> i) & 1 == 1;
-                if c0 + len <= cols {
-                    let bw = &bias[c0..c0 + len];
-                    d.sub(start, len).map(|x, i| one(x, bw[i], rw[i], kept(i)));
-                } else {
-                    d.sub(start, len)
-                        .map(|x, i| one(x, bias[(c0 + i) % cols], rw[i], kept(i)));
-                }
-            }
-        })
+    let chunk = |first: usize, bits: &[u64], d: Data<'_, T>| {
+        let residual = &residual[first..first + d.len()];
+        let map = Residual::new(bias, residual, first % cols, rate.scale);
+        backend.map_words(bits, &map, d)
     };
     chunked(backend, &dec, data, &chunk);
 }

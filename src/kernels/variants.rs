@@ -1,0 +1,176 @@
+//! The variants' element arithmetic as kernels: what a kept and a dropped element become in
+//! alpha dropout and in the fused bias + dropout + residual forward, applied to 64 elements
+//! per mask word. f32 goes to the instruction set's own method ([`Isa::affine64_f32`],
+//! [`Isa::residual64_f32`]); the other types run the element loop inside the backend's
+//! `#[target_feature]` entry point, where it is auto-vectorized.
+
+use super::Isa;
+use crate::element::{Acc, Element, Kind};
+use core::hint::select_unpredictable;
+
+/// A variant's element arithmetic: element `i` of a job from its input and keep bit.
+pub(crate) trait Map<T: Element>: Sync {
+    /// Element `i`, the scalar reference's arithmetic (and the tails').
+    fn one(&self, x: T, kept: bool, i: usize) -> T;
+
+    /// Whether the map has what a job of `n` elements reads besides `x` (a residual).
+    fn fits(&self, n: usize) -> bool;
+
+    /// Elements `i .. i + 64` (at `src`/`dst`) with the keep bits of `word`.
+    ///
+    /// # Safety
+    /// The instruction set of `isa` is available; `src` valid for 64 reads and `dst` for 64
+    /// writes, equal or not overlapping; `i + 64` elements [`Map::fits`] the map.
+    unsafe fn block<I: Isa>(&self, isa: I, src: *const T, dst: *mut T, i: usize, word: u64);
+}
+
+/// Alpha dropout's forward: kept `a * x + b` (two roundings, never an FMA), dropped `c`.
+#[derive(Clone, Copy)]
+pub(crate) struct Affine<T: Element> {
+    a: T::Acc,
+    b: T::Acc,
+    dropped: T,
+    /// `(a, b, c)` rounded to f32, for the f32 method (equal to the above for f32).
+    f32s: (f32, f32, f32),
+}
+
+impl<T: Element> Affine<T> {
+    /// The map of constants `a`, `b`, `c` derived in f64.
+    pub(crate) fn new(a: f64, b: f64, c: f64) -> Self {
+        Affine {
+            a: T::Acc::from_f64(a),
+            b: T::Acc::from_f64(b),
+            dropped: T::narrow(T::Acc::from_f64(c)),
+            f32s: (a as f32, b as f32, c as f32),
+        }
+    }
+}
+
+impl<T: Element> Map<T> for Affine<T> {
+    #[inline(always)]
+    fn one(&self, x: T, kept: bool, _: usize) -> T {
+        select_unpredictable(kept, T::narrow(self.a * x.widen() + self.b), self.dropped)
+    }
+
+    fn fits(&self, _: usize) -> bool {
+        true
+    }
+
+    #[inline(always)]
+    unsafe fn block<I: Isa>(&self, isa: I, src: *const T, dst: *mut T, i: usize, word: u64) {
+        // SAFETY: the caller's; `KIND` names `T`, so the casts keep the pointee type.
+        unsafe {
+            match T::KIND {
+                Kind::F32 => isa.affine64_f32(src.cast(), dst.cast(), word, self.f32s),
+                _ => default_block(self, src, dst, i, word),
+            }
+        }
+    }
+}
+
+/// The fused forward: kept `residual + (x + bias) * scale` (rounded once, from the computing
+/// type), dropped `residual`. Element `i` of the job is in column `(c0 + i) % bias.len()`.
+pub(crate) struct Residual<'a, T: Element> {
+    bias: &'a [T],
+    /// The job's residual: element `i` reads `residual[i]`.
+    residual: &'a [T],
+    c0: usize,
+    scale: T::Acc,
+    /// The scale rounded to f32, for the f32 method.
+    scale32: f32,
+}
+
+impl<'a, T: Element> Residual<'a, T> {
+    /// The map of a job whose first element is in column `c0` of a non-empty `bias`.
+    pub(crate) fn new(bias: &'a [T], residual: &'a [T], c0: usize, scale: f64) -> Self {
+        Residual {
+            bias,
+            residual,
+            c0,
+            scale: T::Acc::from_f64(scale),
+            scale32: scale as f32,
+        }
+    }
+}
+
+impl<T: Element> Map<T> for Residual<'_, T> {
+    #[inline(always)]
+    fn one(&self, x: T, kept: bool, i: usize) -> T {
+        let (r, b) = (self.residual[i], self.bias[(self.c0 + i) % self.bias.len()]);
+        let t = x.widen() + b.widen();
+        select_unpredictable(kept, T::narrow(r.widen() + t * self.scale), r)
+    }
+
+    fn fits(&self, n: usize) -> bool {
+        self.residual.len() >= n && !self.bias.is_empty()
+    }
+
+    #[inline(always)]
+    unsafe fn block<I: Isa>(&self, isa: I, src: *const T, dst: *mut T, i: usize, word: u64) {
+        let c = (self.c0 + i) % self.bias.len();
+        if c + 64 > self.bias.len() || T::KIND != Kind::F32 {
+            // The word crosses a row's end, or not f32: the element loop.
+            // SAFETY: the caller's.
+            return unsafe { default_block(self, src, dst, i, word) };
+        }
+        // SAFETY: the caller's, and bias columns c .. c + 64 and residual elements
+        // i .. i + 64 exist (`fits`); `KIND` names `T`.
+        unsafe {
+            let bias = self.bias.as_ptr().add(c).cast();
+            let res = self.residual.as_ptr().add(i).cast();
+            isa.residual64_f32(src.cast(), (bias, res), dst.cast(), word, self.scale32)
+        }
+    }
+}
+
+/// The element loop of [`Map::block`], for the words no instruction-set method takes.
+///
+/// # Safety
+/// As for [`Map::block`].
+#[inline(always)]
+unsafe fn default_block<T: Element, M: Map<T>>(
+    map: &M,
+    src: *const T,
+    dst: *mut T,
+    i: usize,
+    word: u64,
+) {
+    for k in 0..64 {
+        // SAFETY: k < 64, inside the caller's 64 elements.
+        unsafe {
+            let x = src.add(k).read();
+            dst.add(k).write(map.one(x, (word >> k) & 1 == 1, i + k));
+        }
+    }
+}
+
+/// `map` over `n` elements with keep bits from `mask`, 64 at a time, the last `n % 64` in
+/// scalar code.
+///
+/// # Safety
+/// The instruction set of `isa` is available; `mask` valid for `ceil(n / 64)` reads, `src`
+/// for `n` reads and `dst` for `n` writes (equal or not overlapping); `n` [`Map::fits`].
+#[inline(always)]
+pub(crate) unsafe fn map_words<I: Isa, T: Element, M: Map<T>>(
+    isa: I,
+    mask: *const u64,
+    map: &M,
+    (src, dst): (*const T, *mut T),
+    n: usize,
+) {
+    let full = n / 64;
+    // SAFETY: every word and element index below is inside the caller's buffers.
+    unsafe {
+        for b in 0..full {
+            let (i, word) = (64 * b, mask.add(b).read());
+            map.block(isa, src.add(i), dst.add(i), i, word);
+        }
+        if !n.is_multiple_of(64) {
+            let word = mask.add(full).read();
+            for i in 64 * full..n {
+                let kept = (word >> (i % 64)) & 1 == 1;
+                dst.add(i).write(map.one(src.add(i).read(), kept, i));
+            }
+        }
+    }
+}
