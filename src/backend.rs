@@ -3,8 +3,7 @@
 use crate::element::Element;
 use crate::job::{Bits, BitsMut, Data, Io, Rate, Shape, copy_bits, mask_words, write_bits};
 use crate::kernels::portable::Portable;
-use crate::kernels::variants::Map;
-use crate::kernels::{self, WordJob};
+use crate::kernels::{self, Map, Scale, WordJob};
 use crate::ops::{Blocks, Strided, alpha, block, broadcast, element, fused, gaussian, strided};
 use crate::parallel::{Split, for_pieces, splits};
 use crate::pcg::Words;
@@ -718,8 +717,22 @@ impl Backend {
         data: Data<'_, T>,
         mask: Option<BitsMut<'_>>,
     ) {
+        self.generate_map_at(seed, offset, rate, &Scale::new(&rate), data, mask)
+    }
+
+    /// [`Backend::generate_at`] with `map`'s elements (a variant's forward), in the pass that
+    /// draws the keep bits.
+    pub(crate) fn generate_map_at<T: Element, M: Map<T>>(
+        self,
+        seed: Seed,
+        offset: u64,
+        rate: Rate,
+        map: &M,
+        data: Data<'_, T>,
+        mask: Option<BitsMut<'_>>,
+    ) {
         let Some(m) = mask else {
-            return self.generate(seed, offset, rate, data, None);
+            return self.generate(seed, offset, rate, map, data, None);
         };
         let n = data.len();
         if n == 0 {
@@ -728,27 +741,29 @@ impl Backend {
         }
         let (w0, shift) = (m.start / 64, m.start % 64);
         if shift == 0 {
-            return self.generate(seed, offset, rate, data, Some(&mut m.words[w0..]));
+            return self.generate(seed, offset, rate, map, data, Some(&mut m.words[w0..]));
         }
         // Up to the mask's next word boundary through one staged word, then aligned.
         let head = (64 - shift).min(n);
         let (first, rest) = data.split_at(head);
         let mut staged = [0u64; 1];
         self.serial()
-            .generate(seed, offset, rate, first, Some(&mut staged));
+            .generate(seed, offset, rate, map, first, Some(&mut staged));
         write_bits(m.words, m.start, &staged, head);
         if n > head {
             let rest_offset = offset.wrapping_add(head as u64);
-            self.generate(seed, rest_offset, rate, rest, Some(&mut m.words[w0 + 1..]));
+            let words = Some(&mut m.words[w0 + 1..]);
+            self.generate(seed, rest_offset, rate, &map.from(head), rest, words);
         }
     }
 
     /// Forward dropout with the mask (if any) at bit 0 of `mask`.
-    fn generate<T: Element>(
+    fn generate<T: Element, M: Map<T>>(
         self,
         seed: Seed,
         offset: u64,
         rate: Rate,
+        map: &M,
         data: Data<'_, T>,
         mask: Option<&mut [u64]>,
     ) {
@@ -758,13 +773,14 @@ impl Backend {
         let large = kernels::large::<T>(n) && !splits(self.parallel, n);
         let run = |first: usize, (d, m): (Data<'_, T>, Option<&mut [u64]>)| {
             let off = offset.wrapping_add(first as u64);
+            let map = &map.from(first);
             match self.imp {
-                Imp::Scalar => reference::generate(seed, off, rate, d, m),
-                Imp::Portable(k) => k.generate(seed, off, rate, d, m, large),
+                Imp::Scalar => reference::generate(seed, off, rate, map, d, m),
+                Imp::Portable(k) => k.generate(seed, off, rate, map, d, m, large),
                 #[cfg(target_arch = "x86_64")]
-                Imp::Avx2(k) => k.generate(seed, off, rate, d, m, large),
+                Imp::Avx2(k) => k.generate(seed, off, rate, map, d, m, large),
                 #[cfg(target_arch = "x86_64")]
-                Imp::Avx512(k) => k.generate(seed, off, rate, d, m, large),
+                Imp::Avx512(k) => k.generate(seed, off, rate, map, d, m, large),
             }
         };
         for_pieces(self.parallel, (data, mask), 64, &run);
@@ -787,6 +803,7 @@ impl Backend {
         // Realign through a staged chunk of words.
         const CHUNK: usize = 4096;
         let large = kernels::large::<T>(data.len());
+        let map = Scale::new(&rate);
         let run = |first: usize, mut d: Data<'_, T>| {
             let n = d.len();
             let mut staged = [0u64; CHUNK / 64];
@@ -794,7 +811,7 @@ impl Backend {
                 let len = (n - at).min(CHUNK);
                 let words = &mut staged[..mask_words(len)];
                 copy_bits(mask.words, mask.start + first + at, len, words);
-                self.serial().apply_in(words, rate, d.sub(at, len), large);
+                self.serial().apply_in(words, &map, d.sub(at, len), large);
             }
         };
         for_pieces(self.parallel, data, CHUNK, &run);
@@ -803,39 +820,31 @@ impl Backend {
     /// Applies mask words from bit 0 of `mask`.
     pub(crate) fn apply<T: Element>(self, mask: &[u64], rate: Rate, data: Data<'_, T>) {
         let large = kernels::large::<T>(data.len());
-        self.apply_in(mask, rate, data, large)
+        self.apply_in(mask, &Scale::new(&rate), data, large)
     }
 
-    /// [`Backend::apply`] on a part of a call whose whole output is `large`
-    /// ([`kernels::large`]), which decides the kind of store.
-    pub(crate) fn apply_in<T: Element>(
+    /// `map`'s elements (plain dropout's: [`Scale`]) with keep bits from bit 0 of `mask`, on
+    /// a part of a call whose whole output is `large` ([`kernels::large`]), which decides the
+    /// kind of store.
+    pub(crate) fn apply_in<T: Element, M: Map<T>>(
         self,
         mask: &[u64],
-        rate: Rate,
+        map: &M,
         data: Data<'_, T>,
         large: bool,
     ) {
-        let run = |_: usize, (d, m): (Data<'_, T>, &[u64])| match self.imp {
-            Imp::Scalar => reference::apply(m, reference::scale_of::<T>(&rate), d),
-            Imp::Portable(k) => k.apply(m, rate, d, large),
-            #[cfg(target_arch = "x86_64")]
-            Imp::Avx2(k) => k.apply(m, rate, d, large),
-            #[cfg(target_arch = "x86_64")]
-            Imp::Avx512(k) => k.apply(m, rate, d, large),
+        let run = |first: usize, (d, m): (Data<'_, T>, &[u64])| {
+            let map = &map.from(first);
+            match self.imp {
+                Imp::Scalar => reference::apply(m, map, d),
+                Imp::Portable(k) => k.apply(m, map, d, large),
+                #[cfg(target_arch = "x86_64")]
+                Imp::Avx2(k) => k.apply(m, map, d, large),
+                #[cfg(target_arch = "x86_64")]
+                Imp::Avx512(k) => k.apply(m, map, d, large),
+            }
         };
         for_pieces(self.parallel, (data, mask), 64, &run);
-    }
-
-    /// A variant's `map` on a checked chunk, with keep bits from bit 0 of `mask` (serial).
-    pub(crate) fn map_words<T: Element, M: Map<T>>(self, mask: &[u64], map: &M, data: Data<'_, T>) {
-        match self.imp {
-            Imp::Scalar => reference::map_words(mask, map, data),
-            Imp::Portable(k) => k.map_words(mask, map, data),
-            #[cfg(target_arch = "x86_64")]
-            Imp::Avx2(k) => k.map_words(mask, map, data),
-            #[cfg(target_arch = "x86_64")]
-            Imp::Avx512(k) => k.map_words(mask, map, data),
-        }
     }
 
     /// Runs `job` on the raw words of `seed` from `offset` on, compiled for this backend's

@@ -5,7 +5,7 @@
 
 use crate::element::{Acc, Element};
 use crate::job::{Data, Rate, low_bits};
-use crate::kernels::variants::Map;
+use crate::kernels::Map;
 use crate::pcg::{Seed, Words};
 
 /// The keep decision of one random word.
@@ -54,16 +54,17 @@ pub(crate) fn store_word(word: &mut u64, bits: u64, count: usize) {
     *word = (*word & !m) | (bits & m);
 }
 
-/// Forward dropout, word by word: writes the mask words (when asked) and the outputs (when the
-/// data has any). The caller has validated every length.
-pub(crate) fn generate<T: Element>(
+/// Forward dropout, word by word: writes the mask words (when asked) and `map`'s outputs
+/// (when the data has any; plain dropout's is [`drop_one`]). The caller has validated every
+/// length.
+pub(crate) fn generate<T: Element, M: Map<T>>(
     seed: Seed,
     offset: u64,
     rate: Rate,
+    map: &M,
     mut data: Data<'_, T>,
     mut mask: Option<&mut [u64]>,
 ) {
-    let scale = scale_of::<T>(&rate);
     let len = data.len();
     let mut words = Words::new(seed, offset);
     for (w, start) in (0..len).step_by(64).enumerate() {
@@ -73,22 +74,17 @@ pub(crate) fn generate<T: Element>(
             store_word(&mut mask[w], bits, count);
         }
         data.sub(start, count)
-            .map(|x, i| drop_one(x, (bits >> i) & 1 == 1, scale));
+            .map(|x, i| map.one(x, (bits >> i) & 1 == 1, start + i));
     }
 }
 
-/// A variant's `map` with keep bits from `mask`, element by element.
-pub(crate) fn map_words<T: Element, M: Map<T>>(mask: &[u64], map: &M, mut data: Data<'_, T>) {
-    data.map(|x, i| map.one(x, (mask[i / 64] >> (i % 64)) & 1 == 1, i));
-}
-
-/// Applies a given mask (the backward pass, or the replay of a forward).
-pub(crate) fn apply<T: Element>(mask: &[u64], scale: T::Acc, mut data: Data<'_, T>) {
+/// Applies a given mask with `map` (the backward pass, or the replay of a forward).
+pub(crate) fn apply<T: Element, M: Map<T>>(mask: &[u64], map: &M, mut data: Data<'_, T>) {
     let len = data.len();
     for (w, start) in (0..len).step_by(64).enumerate() {
         let count = (len - start).min(64);
         let bits = mask[w];
         data.sub(start, count)
-            .map(|x, i| drop_one(x, (bits >> i) & 1 == 1, scale));
+            .map(|x, i| map.one(x, (bits >> i) & 1 == 1, start + i));
     }
 }

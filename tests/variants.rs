@@ -308,6 +308,13 @@ fn fused_case<T: FromBits>(rows: usize, cols: usize) {
             bk.fused_forward(&bias, &res, p, seed, 77, io, Some(BitsMut::new(&mut m)))
                 .unwrap();
             assert_same(&y, &want, &format!("fused forward {what}"));
+            // The mask from bit 5: the first 59 elements go through a staged word, the rest
+            // start at column 59 % cols.
+            let mut m5 = vec![0u64; mask_words(n + 5)];
+            let io = Io::Out { x: &x, y: &mut y };
+            bk.fused_forward(&bias, &res, p, seed, 77, io, Some(BitsMut::at(&mut m5, 5)))
+                .unwrap();
+            assert_same(&y, &want, &format!("fused forward, mask at bit 5, {what}"));
             let mut xy = x.clone();
             bk.fused_forward(&bias, &res, p, seed, 77, Io::InPlace(&mut xy), None)
                 .unwrap();
@@ -365,6 +372,10 @@ fn fused_matches_the_contract() {
             (2, 100),
             (5, 1030),
             (140, 512),
+            // A word that ends on a row's last column (block 1 starts at column 64).
+            (40, 127),
+            // Over the parallel split, which cuts inside a row.
+            (97, 1000),
         ]
     };
     for &(rows, cols) in shapes {

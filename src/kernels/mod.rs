@@ -119,30 +119,36 @@ pub(crate) fn large<T>(n: usize) -> bool {
 }
 
 /// Where a kernel streams its output, the number of f32 by which `dst` is past a 64-byte
-/// line: a [`large`] call, f32, out of place (in place, each line is read anyway), at least
-/// [`STREAM_RUN`] elements, an instruction set with streaming stores.
-fn streams<I: Isa, T: Element>(io: Elems<T>, n: usize, large: bool) -> Option<usize> {
+/// line and the f32 scale: a [`large`] call, plain f32 dropout, out of place (in place, each
+/// line is read anyway), at least [`STREAM_RUN`] elements, an instruction set with streaming
+/// stores.
+fn streams<I: Isa, T: Element, M: Map<T>>(
+    io: Elems<T>,
+    map: &M,
+    n: usize,
+    large: bool,
+) -> Option<(usize, f32)> {
     let (src, dst) = io?;
-    let wanted =
-        I::STREAMS && large && T::KIND == Kind::F32 && src != dst.cast_const() && n >= STREAM_RUN;
-    wanted.then_some(dst as usize % 64 / size_of::<T>())
+    let scale = map.stream_scale()?;
+    let wanted = I::STREAMS && large && src != dst.cast_const() && n >= STREAM_RUN;
+    wanted.then_some((dst as usize % 64 / size_of::<T>(), scale))
 }
 
-/// The elements of block `b` (`prev` is block `b - 1`'s word). With `stream`, block 0 is
-/// written plainly and every later block `b` as the 64 elements that end `k` before its end,
-/// so that the streaming stores cover whole 64-byte lines whatever the slice's alignment;
-/// [`finish`] writes the last `k` elements of the last block.
+/// The elements of block `b` (`prev` is block `b - 1`'s word). With `stream = (k, scale)`,
+/// block 0 is written plainly and every later block `b` as the 64 elements that end `k`
+/// before its end, so that the streaming stores cover whole 64-byte lines whatever the
+/// slice's alignment; [`finish`] writes the last `k` elements of the last block.
 ///
 /// # Safety
 /// As for [`generate`], with `b < n / 64`.
 #[inline(always)]
-unsafe fn block<I: Isa, T: Element>(
+unsafe fn block<I: Isa, T: Element, M: Map<T>>(
     isa: I,
     (src, dst): (*const T, *mut T),
     b: usize,
     (prev, word): (u64, u64),
-    scale: f64,
-    stream: Option<usize>,
+    map: &M,
+    stream: Option<(usize, f32)>,
 ) {
     // SAFETY: block b is inside the caller's buffers; a streamed block b > 0 reaches back
     // k < 16 elements into block b - 1, and `dst - k` is on a line (`streams`), which also
@@ -150,13 +156,13 @@ unsafe fn block<I: Isa, T: Element>(
     unsafe {
         let at = (src.add(64 * b), dst.add(64 * b));
         match stream {
-            Some(k) if b > 0 => {
+            Some((k, scale)) if b > 0 => {
                 // Element e of this block (from e = -64) has bit 64 + e of `word:prev`.
                 let bits = ((u128::from(word) << 64 | u128::from(prev)) >> (64 - k)) as u64;
                 let at = (at.0.sub(k).cast(), at.1.sub(k).cast());
-                isa.stream64_f32(at.0, at.1, bits, scale as f32)
+                isa.stream64_f32(at.0, at.1, bits, scale)
             }
-            _ => apply64(isa, at.0, at.1, word, scale),
+            _ => map.block(isa, at.0, at.1, 64 * b, word),
         }
     }
 }
@@ -167,31 +173,91 @@ unsafe fn block<I: Isa, T: Element>(
 /// # Safety
 /// As for [`block`].
 #[inline(always)]
-unsafe fn finish<I: Isa, T: Element>(
+unsafe fn finish<I: Isa, T: Element, M: Map<T>>(
     isa: I,
-    (src, dst): (*const T, *mut T),
+    io: (*const T, *mut T),
     full: usize,
     last: u64,
-    scale: T::Acc,
+    map: &M,
     k: usize,
 ) {
+    let bits = last.wrapping_shr((64 - k) as u32);
     // SAFETY: elements 64 * full - k .. 64 * full are inside the caller's buffers.
     unsafe {
-        before(src.add(64 * full), dst.add(64 * full), k, last, scale);
+        tail(io, 64 * full - k, k, bits, map);
         isa.fence();
     }
 }
 
-/// The `k` elements just before `src`/`dst`, which end the block of `word` (its top bits), in
-/// scalar code.
-///
-/// # Safety
-/// Elements `-k .. 0` readable at `src` and writable at `dst`.
-#[inline(always)]
-unsafe fn before<T: Element>(src: *const T, dst: *mut T, k: usize, word: u64, scale: T::Acc) {
-    let bits = word.wrapping_shr((64 - k) as u32);
-    // SAFETY: the caller's.
-    unsafe { tail(src.sub(k), dst.sub(k), k, bits, scale) }
+/// What a kernel makes of each element from its input and keep bit: plain dropout
+/// ([`Scale`]) or a variant's map (`variants`). The driver hands it whole mask words.
+pub(crate) trait Map<T: Element>: Sync + Sized {
+    /// Element `i` of the job, in scalar code: the reference's arithmetic, and the tails'.
+    fn one(&self, x: T, kept: bool, i: usize) -> T;
+
+    /// Whether the map has what a job of `n` elements reads besides `x` (a residual).
+    fn fits(&self, n: usize) -> bool;
+
+    /// The map of the job's elements from `first` on (a piece of the job).
+    fn from(&self, first: usize) -> Self;
+
+    /// Elements `i .. i + 64` (at `src`/`dst`) with the keep bits of `word`.
+    ///
+    /// # Safety
+    /// The instruction set of `isa` is available; `src` valid for 64 reads and `dst` for 64
+    /// writes, equal or not overlapping; `i + 64` elements [`Map::fits`] the map.
+    unsafe fn block<I: Isa>(&self, isa: I, src: *const T, dst: *mut T, i: usize, word: u64);
+
+    /// Plain dropout's f32 scale, for blocks written by [`Isa::stream64_f32`]; `None` for a
+    /// map that never streams.
+    fn stream_scale(&self) -> Option<f32> {
+        None
+    }
+}
+
+/// Plain dropout: kept `round(x * scale)`, dropped `+0.0`.
+#[derive(Clone, Copy)]
+pub(crate) struct Scale<T: Element> {
+    scale: f64,
+    acc: T::Acc,
+}
+
+impl<T: Element> Scale<T> {
+    /// Multiplies kept elements by `rate.scale`.
+    #[inline(always)]
+    pub(crate) fn new(rate: &Rate) -> Self {
+        Scale {
+            scale: rate.scale,
+            acc: scale_of::<T>(rate),
+        }
+    }
+}
+
+impl<T: Element> Map<T> for Scale<T> {
+    #[inline(always)]
+    fn one(&self, x: T, kept: bool, _: usize) -> T {
+        drop_one(x, kept, self.acc)
+    }
+
+    fn fits(&self, _: usize) -> bool {
+        true
+    }
+
+    #[inline(always)]
+    fn from(&self, _: usize) -> Self {
+        *self
+    }
+
+    #[inline(always)]
+    unsafe fn block<I: Isa>(&self, isa: I, src: *const T, dst: *mut T, _: usize, word: u64) {
+        // SAFETY: the caller's.
+        unsafe { apply64(isa, src, dst, word, self.scale) }
+    }
+
+    #[inline(always)]
+    fn stream_scale(&self) -> Option<f32> {
+        (T::KIND == Kind::F32).then_some(self.scale as f32)
+    }
 }
 
 /// The one place where an element type picks its instruction-set method.
@@ -230,20 +296,22 @@ pub(crate) fn as_uninit<T>(y: &mut [T]) -> &mut [MaybeUninit<T>] {
 /// Source and destination of a job's elements (equal in place), or `None` without elements.
 type Elems<T> = Option<(*const T, *mut T)>;
 
-/// Forward dropout over `n` elements: mask words to `mask`, outputs to `io`, where given. The
-/// bits of the last mask word past `n` keep their value.
+/// Forward dropout over `n` elements: mask words to `mask`, outputs of `map` to `io`, where
+/// given. The bits of the last mask word past `n` keep their value.
 ///
 /// # Safety
 /// The instruction set of `isa` must be available. With `io`, the source is valid for `n`
 /// reads and the destination for `n` writes; they are equal or do not overlap. `mask` is
-/// valid for `ceil(n / 64)` reads and writes. `large` as from [`large`] for the whole call.
+/// valid for `ceil(n / 64)` reads and writes; `n` [`Map::fits`] `map`. `large` as from
+/// [`large`] for the whole call.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn generate<I: Isa, T: Element>(
+pub(crate) unsafe fn generate<I: Isa, T: Element, M: Map<T>>(
     isa: I,
     seed: Seed,
     offset: u64,
     rate: Rate,
+    map: &M,
     io: Elems<T>,
     mask: Option<*mut u64>,
     n: usize,
@@ -256,7 +324,7 @@ pub(crate) unsafe fn generate<I: Isa, T: Element>(
         _ if rate.drops_all() => Some(0),
         _ => None,
     };
-    let stream = streams::<I, T>(io, n, large);
+    let stream = streams::<I, T, M>(io, map, n, large);
     // Returns the word, the next block's `prev`.
     let emit = |b: usize, prev: u64, word: u64| {
         // SAFETY: b < full, so the word and its 64 elements are inside the caller's buffers.
@@ -265,7 +333,7 @@ pub(crate) unsafe fn generate<I: Isa, T: Element>(
                 m.add(b).write(word);
             }
             if let Some(io) = io {
-                block(isa, io, b, (prev, word), rate.scale, stream);
+                block(isa, io, b, (prev, word), map, stream);
             }
         }
         word
@@ -283,9 +351,9 @@ pub(crate) unsafe fn generate<I: Isa, T: Element>(
         }
         None => 0,
     };
-    if let (Some(io), Some(k)) = (io, stream) {
+    if let (Some(io), Some((k, _))) = (io, stream) {
         // SAFETY: a streamed output has full > 0 blocks (`streams`).
-        unsafe { finish(isa, io, full, last, scale_of::<T>(&rate), k) }
+        unsafe { finish(isa, io, full, last, map, k) }
     }
     let rem = n % 64;
     if rem > 0 {
@@ -299,14 +367,8 @@ pub(crate) unsafe fn generate<I: Isa, T: Element>(
                 store_word(&mut word, bits, rem);
                 m.add(full).write(word);
             }
-            if let Some((src, dst)) = io {
-                tail(
-                    src.add(start),
-                    dst.add(start),
-                    rem,
-                    bits,
-                    scale_of::<T>(&rate),
-                );
+            if let Some(io) = io {
+                tail(io, start, rem, bits, map);
             }
         }
     }
@@ -367,48 +429,53 @@ pub(crate) unsafe fn run_words<I: Isa, J: WordJob>(isa: I, seed: Seed, offset: u
 /// # Safety
 /// As for [`generate`], with `mask` valid for `ceil(n / 64)` reads.
 #[inline(always)]
-pub(crate) unsafe fn apply<I: Isa, T: Element>(
+pub(crate) unsafe fn apply<I: Isa, T: Element, M: Map<T>>(
     isa: I,
     mask: *const u64,
-    rate: Rate,
+    map: &M,
     (src, dst): (*const T, *mut T),
     n: usize,
     large: bool,
 ) {
     let full = n / 64;
-    let stream = streams::<I, T>(Some((src, dst)), n, large);
+    let stream = streams::<I, T, M>(Some((src, dst)), map, n, large);
     // SAFETY: every word and element index below is inside the caller's buffers.
     unsafe {
         let mut prev = 0;
         for b in 0..full {
             let word = mask.add(b).read();
-            block(isa, (src, dst), b, (prev, word), rate.scale, stream);
+            block(isa, (src, dst), b, (prev, word), map, stream);
             prev = word;
         }
-        if let Some(k) = stream {
-            finish(isa, (src, dst), full, prev, scale_of::<T>(&rate), k);
+        if let Some((k, _)) = stream {
+            finish(isa, (src, dst), full, prev, map, k);
         }
         let rem = n % 64;
         if rem > 0 {
-            let start = 64 * full;
             let bits = mask.add(full).read();
-            let scale = scale_of::<T>(&rate);
-            tail(src.add(start), dst.add(start), rem, bits, scale);
+            tail((src, dst), 64 * full, rem, bits, map);
         }
     }
 }
 
-/// The last `rem < 64` elements, in scalar code.
+/// Elements `start .. start + count` (`count <= 64`, keep bits from bit 0 of `bits`), in
+/// scalar code.
 ///
 /// # Safety
-/// `src` valid for `rem` reads and `dst` for `rem` writes.
+/// The elements are readable at `src` and writable at `dst`, and [`Map::fits`] `map`.
 #[inline(always)]
-unsafe fn tail<T: Element>(src: *const T, dst: *mut T, rem: usize, bits: u64, scale: T::Acc) {
-    for i in 0..rem {
-        // SAFETY: i < rem.
+unsafe fn tail<T: Element, M: Map<T>>(
+    (src, dst): (*const T, *mut T),
+    start: usize,
+    count: usize,
+    bits: u64,
+    map: &M,
+) {
+    for (k, i) in (start..start + count).enumerate() {
+        // SAFETY: i is one of the caller's elements.
         unsafe {
             let v = src.add(i).read();
-            dst.add(i).write(drop_one(v, (bits >> i) & 1 == 1, scale));
+            dst.add(i).write(map.one(v, (bits >> k) & 1 == 1, i));
         }
     }
 }
@@ -421,44 +488,34 @@ macro_rules! entry_points {
         /// # Safety
         /// The instruction set is available; pointers as for `kernels::generate`.
         #[allow(clippy::too_many_arguments)]
-        unsafe fn generate_raw<T: $crate::element::Element>(
+        unsafe fn generate_raw<T: $crate::element::Element, M: $crate::kernels::Map<T>>(
             seed: $crate::Seed,
             offset: u64,
             rate: $crate::job::Rate,
+            map: &M,
             io: Option<(*const T, *mut T)>,
             mask: Option<*mut u64>,
             n: usize,
             large: bool,
         ) {
             // SAFETY: forwarded from the caller.
-            unsafe { $crate::kernels::generate($isa, seed, offset, rate, io, mask, n, large) }
+            unsafe {
+                $crate::kernels::generate($isa, seed, offset, rate, map, io, mask, n, large)
+            }
         }
 
         $(#[$attr])*
         /// # Safety
         /// The instruction set is available; pointers as for `kernels::apply`.
-        unsafe fn apply_raw<T: $crate::element::Element>(
+        unsafe fn apply_raw<T: $crate::element::Element, M: $crate::kernels::Map<T>>(
             mask: *const u64,
-            rate: $crate::job::Rate,
+            map: &M,
             io: (*const T, *mut T),
             n: usize,
             large: bool,
         ) {
             // SAFETY: forwarded from the caller.
-            unsafe { $crate::kernels::apply($isa, mask, rate, io, n, large) }
-        }
-
-        $(#[$attr])*
-        /// # Safety
-        /// The instruction set is available; pointers as for `kernels::variants::map_words`.
-        unsafe fn map_raw<T: $crate::element::Element, M: $crate::kernels::variants::Map<T>>(
-            mask: *const u64,
-            map: &M,
-            io: (*const T, *mut T),
-            n: usize,
-        ) {
-            // SAFETY: forwarded from the caller.
-            unsafe { $crate::kernels::variants::map_words($isa, mask, map, io, n) }
+            unsafe { $crate::kernels::apply($isa, mask, map, io, n, large) }
         }
 
         $(#[$attr])*
@@ -485,57 +542,48 @@ macro_rules! entry_points {
                 unsafe { run_words_raw(seed, offset, job) }
             }
 
-            /// Forward dropout (see `reference::generate`, which it matches bit for bit).
-            /// `large`: the whole call's output is `kernels::large` (it may be one piece).
-            pub(crate) fn generate<T: $crate::element::Element>(
+            /// Forward dropout with `map`'s elements (see `reference::generate`, which it
+            /// matches bit for bit). `large`: the whole call's output is `kernels::large` (it
+            /// may be one piece).
+            #[allow(clippy::too_many_arguments)]
+            pub(crate) fn generate<T, M>(
                 self,
                 seed: $crate::Seed,
                 offset: u64,
                 rate: $crate::job::Rate,
+                map: &M,
                 data: $crate::job::Data<'_, T>,
                 mask: Option<&mut [u64]>,
                 large: bool,
-            ) {
+            ) where
+                T: $crate::element::Element,
+                M: $crate::kernels::Map<T>,
+            {
                 let (io, mask, n) = $crate::kernels::raw(data, mask);
+                assert!(map.fits(n), "kernel job with a short residual");
                 // SAFETY: the token exists only where the instruction set is available;
-                // `raw` checked the lengths behind every pointer.
-                unsafe { generate_raw(seed, offset, rate, io, mask, n, large) }
+                // `raw` and `fits` checked the lengths behind every pointer.
+                unsafe { generate_raw(seed, offset, rate, map, io, mask, n, large) }
             }
 
-            /// A variant's `map` with keep bits from mask words (see `reference::map_words`,
-            /// which it matches bit for bit).
-            pub(crate) fn map_words<T, M>(
+            /// `map`'s elements with keep bits from mask words (see `reference::apply`, which
+            /// it matches bit for bit). `large` as for `generate`.
+            pub(crate) fn apply<T, M>(
                 self,
                 mask: &[u64],
                 map: &M,
                 data: $crate::job::Data<'_, T>,
+                large: bool,
             ) where
                 T: $crate::element::Element,
-                M: $crate::kernels::variants::Map<T>,
+                M: $crate::kernels::Map<T>,
             {
                 let n = data.len();
                 assert!(mask.len() >= n.div_ceil(64), "kernel job with a short mask");
                 assert!(map.fits(n), "kernel job with a short residual");
                 if let (Some(io), _, _) = $crate::kernels::raw(data, None) {
-                    // SAFETY: as in `generate`; the mask is only read, the map fits `n`.
-                    unsafe { map_raw(mask.as_ptr(), map, io, n) }
-                }
-            }
-
-            /// Applies mask words (see `reference::apply`, which it matches bit for bit).
-            /// `large` as for `generate`.
-            pub(crate) fn apply<T: $crate::element::Element>(
-                self,
-                mask: &[u64],
-                rate: $crate::job::Rate,
-                data: $crate::job::Data<'_, T>,
-                large: bool,
-            ) {
-                let n = data.len();
-                assert!(mask.len() >= n.div_ceil(64), "kernel job with a short mask");
-                if let (Some(io), _, _) = $crate::kernels::raw(data, None) {
                     // SAFETY: as in `generate`; the mask is only read.
-                    unsafe { apply_raw(mask.as_ptr(), rate, io, n, large) }
+                    unsafe { apply_raw(mask.as_ptr(), map, io, n, large) }
                 }
             }
         }

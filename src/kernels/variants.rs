@@ -1,28 +1,12 @@
 //! The variants' element arithmetic as kernels: what a kept and a dropped element become in
-//! alpha dropout and in the fused bias + dropout + residual forward, applied to 64 elements
-//! per mask word. f32 goes to the instruction set's own method ([`Isa::affine64_f32`],
+//! alpha dropout and in the fused bias + dropout + residual forward ([`Map`]s that the
+//! driver applies in the same pass that draws the keep bits, 64 elements per mask word). f32 goes to the instruction set's own method ([`Isa::affine64_f32`],
 //! [`Isa::residual64_f32`]); the other types run the element loop inside the backend's
 //! `#[target_feature]` entry point, where it is auto-vectorized.
 
-use super::Isa;
+use super::{Isa, Map};
 use crate::element::{Acc, Element, Kind};
 use core::hint::select_unpredictable;
-
-/// A variant's element arithmetic: element `i` of a job from its input and keep bit.
-pub(crate) trait Map<T: Element>: Sync {
-    /// Element `i`, the scalar reference's arithmetic (and the tails').
-    fn one(&self, x: T, kept: bool, i: usize) -> T;
-
-    /// Whether the map has what a job of `n` elements reads besides `x` (a residual).
-    fn fits(&self, n: usize) -> bool;
-
-    /// Elements `i .. i + 64` (at `src`/`dst`) with the keep bits of `word`.
-    ///
-    /// # Safety
-    /// The instruction set of `isa` is available; `src` valid for 64 reads and `dst` for 64
-    /// writes, equal or not overlapping; `i + 64` elements [`Map::fits`] the map.
-    unsafe fn block<I: Isa>(&self, isa: I, src: *const T, dst: *mut T, i: usize, word: u64);
-}
 
 /// Alpha dropout's forward: kept `a * x + b` (two roundings, never an FMA), dropped `c`.
 #[derive(Clone, Copy)]
@@ -57,6 +41,11 @@ impl<T: Element> Map<T> for Affine<T> {
     }
 
     #[inline(always)]
+    fn from(&self, _: usize) -> Self {
+        *self
+    }
+
+    #[inline(always)]
     unsafe fn block<I: Isa>(&self, isa: I, src: *const T, dst: *mut T, i: usize, word: u64) {
         // SAFETY: the caller's; `KIND` names `T`, so the casts keep the pointee type.
         unsafe {
@@ -70,6 +59,7 @@ impl<T: Element> Map<T> for Affine<T> {
 
 /// The fused forward: kept `residual + (x + bias) * scale` (rounded once, from the computing
 /// type), dropped `residual`. Element `i` of the job is in column `(c0 + i) % bias.len()`.
+#[derive(Clone, Copy)]
 pub(crate) struct Residual<'a, T: Element> {
     bias: &'a [T],
     /// The job's residual: element `i` reads `residual[i]`.
@@ -103,6 +93,14 @@ impl<T: Element> Map<T> for Residual<'_, T> {
 
     fn fits(&self, n: usize) -> bool {
         self.residual.len() >= n && !self.bias.is_empty()
+    }
+
+    fn from(&self, first: usize) -> Self {
+        Residual {
+            residual: &self.residual[first..],
+            c0: (self.c0 + first) % self.bias.len(),
+            ..*self
+        }
     }
 
     #[inline(always)]
@@ -140,37 +138,6 @@ unsafe fn default_block<T: Element, M: Map<T>>(
         unsafe {
             let x = src.add(k).read();
             dst.add(k).write(map.one(x, (word >> k) & 1 == 1, i + k));
-        }
-    }
-}
-
-/// `map` over `n` elements with keep bits from `mask`, 64 at a time, the last `n % 64` in
-/// scalar code.
-///
-/// # Safety
-/// The instruction set of `isa` is available; `mask` valid for `ceil(n / 64)` reads, `src`
-/// for `n` reads and `dst` for `n` writes (equal or not overlapping); `n` [`Map::fits`].
-#[inline(always)]
-pub(crate) unsafe fn map_words<I: Isa, T: Element, M: Map<T>>(
-    isa: I,
-    mask: *const u64,
-    map: &M,
-    (src, dst): (*const T, *mut T),
-    n: usize,
-) {
-    let full = n / 64;
-    // SAFETY: every word and element index below is inside the caller's buffers.
-    unsafe {
-        for b in 0..full {
-            let (i, word) = (64 * b, mask.add(b).read());
-            map.block(isa, src.add(i), dst.add(i), i, word);
-        }
-        if !n.is_multiple_of(64) {
-            let word = mask.add(full).read();
-            for i in 64 * full..n {
-                let kept = (word >> (i % 64)) & 1 == 1;
-                dst.add(i).write(map.one(src.add(i).read(), kept, i));
-            }
         }
     }
 }

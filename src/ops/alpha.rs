@@ -7,7 +7,6 @@ use crate::backend::Backend;
 use crate::element::Element;
 use crate::job::{Bits, BitsMut, Data, Rate};
 use crate::kernels::variants::Affine;
-use crate::ops::decisions::{Decisions, chunked, decide};
 use crate::ops::math::sqrt;
 use crate::ops::{At, element};
 
@@ -43,19 +42,12 @@ impl Alpha {
 pub(crate) fn forward<T: Element>(
     backend: Backend,
     k: Alpha,
-    at: At,
+    (seed, offset): At,
     data: Data<'_, T>,
     mask: Option<BitsMut<'_>>,
 ) {
-    let dec = decide(backend, at, k.rate, data.len(), mask);
-    replay(backend, k, &dec, data);
-}
-
-/// The forward's elements from its decisions.
-fn replay<T: Element>(backend: Backend, k: Alpha, dec: &Decisions<'_>, data: Data<'_, T>) {
     let map = Affine::<T>::new(k.a, k.b, k.c);
-    let chunk = |_: usize, bits: &[u64], d: Data<'_, T>| backend.map_words(bits, &map, d);
-    chunked(backend, dec, data, &chunk);
+    backend.generate_map_at(seed, offset, k.rate, &map, data, mask);
 }
 
 /// The backward pass: `keep ? a * gy : +0.0`, the dropout kernels with `a` for the scale.

@@ -10,7 +10,7 @@
 use crate::backend::Backend;
 use crate::element::Element;
 use crate::job::{Bits, BitsMut, Data, Rate, Shape, low_bits, mask_words};
-use crate::kernels;
+use crate::kernels::{self, Scale};
 use crate::ops::At;
 use crate::ops::decisions::{CHUNK, CHUNK_WORDS, Decisions, decide};
 
@@ -134,7 +134,7 @@ fn long_rows<T: Element>(
             for row in r..r + in_group {
                 backend.apply_in(
                     &bits[..mask_words(len)],
-                    rate,
+                    &Scale::new(&rate),
                     d.sub(row * inner + k0, len),
                     large,
                 );
@@ -197,7 +197,7 @@ fn short_rows<T: Element>(
         while n > 0 {
             let take = n.min(width);
             if bits.push(&mut words, pattern & low_bits(take), take) {
-                backend.apply_in(&words, rate, d.sub(done, CHUNK), large);
+                backend.apply_in(&words, &Scale::new(&rate), d.sub(done, CHUNK), large);
                 done += CHUNK;
             }
             n -= take;
@@ -206,7 +206,12 @@ fn short_rows<T: Element>(
     // The rest.
     let n = bits.finish(&mut words);
     if n > 0 {
-        backend.apply_in(&words[..mask_words(n)], rate, d.sub(done, n), large);
+        backend.apply_in(
+            &words[..mask_words(n)],
+            &Scale::new(&rate),
+            d.sub(done, n),
+            large,
+        );
     }
 }
 
@@ -248,7 +253,7 @@ fn small_groups<T: Element>(
         }
         let mut push = |v: u64, width: usize| {
             if bits.push(&mut words, v, width) {
-                backend.apply_in(&words, rate, d.sub(done, CHUNK), large);
+                backend.apply_in(&words, &Scale::new(&rate), d.sub(done, CHUNK), large);
                 done += CHUNK;
             }
         };
@@ -298,7 +303,12 @@ fn small_groups<T: Element>(
     }
     let n = bits.finish(&mut words);
     if n > 0 {
-        backend.apply_in(&words[..mask_words(n)], rate, d.sub(done, n), large);
+        backend.apply_in(
+            &words[..mask_words(n)],
+            &Scale::new(&rate),
+            d.sub(done, n),
+            large,
+        );
     }
 }
 

@@ -1,8 +1,7 @@
 //! Keep decisions in chunks of 4096, from the stream or from a stored mask, for the variants
-//! whose element arithmetic is not plain dropout's.
+//! with one decision per group of elements (broadcast).
 
 use crate::backend::Backend;
-use crate::element::Element;
 use crate::job::{Bits, BitsMut, Data, Rate, copy_bits, mask_words};
 use crate::ops::At;
 
@@ -68,24 +67,4 @@ pub(crate) fn decide<'a>(
         }
         None => Decisions::Stream { backend, at, rate },
     }
-}
-
-/// `f(first element, keep bits, elements)` over chunks of `CHUNK` elements, split across
-/// rayon threads for a parallel backend.
-pub(crate) fn chunked<T: Element>(
-    backend: Backend,
-    dec: &Decisions<'_>,
-    data: Data<'_, T>,
-    f: &(impl Fn(usize, &[u64], Data<'_, T>) + Sync),
-) {
-    let run = |start: usize, mut d: Data<'_, T>| {
-        let n = d.len();
-        let mut bits = [0u64; CHUNK_WORDS];
-        for done in (0..n).step_by(CHUNK) {
-            let len = (n - done).min(CHUNK);
-            dec.fill(start + done, len, &mut bits);
-            f(start + done, &bits[..mask_words(len)], d.sub(done, len));
-        }
-    };
-    backend.pieces(data, CHUNK, &run);
 }

@@ -6,7 +6,6 @@ use crate::backend::Backend;
 use crate::element::{Acc, Element};
 use crate::job::{Bits, BitsMut, Data, Io, Rate};
 use crate::kernels::variants::Residual;
-use crate::ops::decisions::{chunked, decide};
 use crate::ops::{At, element};
 
 /// Rows of `cols` elements in a slice of `len` (`arg` is the bias or its gradient):
@@ -33,15 +32,9 @@ pub(crate) fn forward<T: Element>(
     data: Data<'_, T>,
     mask: Option<BitsMut<'_>>,
 ) {
-    let dec = decide(backend, at, rate, data.len(), mask);
     // A call with elements has a non-empty bias.
-    let cols = bias.len();
-    let chunk = |first: usize, bits: &[u64], d: Data<'_, T>| {
-        let residual = &residual[first..first + d.len()];
-        let map = Residual::new(bias, residual, first % cols, rate.scale);
-        backend.map_words(bits, &map, d)
-    };
-    chunked(backend, &dec, data, &chunk);
+    let map = Residual::new(bias, residual, 0, rate.scale);
+    backend.generate_map_at(at.0, at.1, rate, &map, data, mask);
 }
 
 /// The backward pass: `gx` as dropout's backward, then the column sums of `gx` into `g_bias`.
