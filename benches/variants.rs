@@ -43,6 +43,60 @@ fn benches(c: &mut Criterion) {
         let elem = |bytes: f64| Throughput::Bytes((bytes * n as f64) as u64);
         g.throughput(elem(8.0));
         g.bench_function("memcpy", |bch| bch.iter(|| y.copy_from_slice(black_box(x))));
+        // The yardsticks: plain element dropout (the variants' in-cache target is a time per
+        // element within 1.25x of it), and plain loops with each variant's arithmetic and
+        // bytes but no random numbers (their DRAM target).
+        g.bench_function(format!("{}/forward_mask", b.name()), |bch| {
+            bch.iter(|| {
+                let io = Io::Out {
+                    x: black_box(x),
+                    y: &mut *y,
+                };
+                b.forward(0.1, SEED, 0, io, Some(BitsMut::new(&mut m)))
+            })
+        });
+        g.bench_function("scale_loop", |bch| {
+            bch.iter(|| {
+                let s = black_box(1.0f32 / 0.9);
+                for (o, &i) in y.iter_mut().zip(black_box(x)) {
+                    *o = i * s;
+                }
+            })
+        });
+        g.bench_function("alpha_loop", |bch| {
+            bch.iter(|| {
+                let (a, c) = (black_box(0.9f32), black_box(0.2f32));
+                for (o, &i) in y.iter_mut().zip(black_box(x)) {
+                    *o = i * a + c;
+                }
+            })
+        });
+        g.bench_function("fused_loop", |bch| {
+            bch.iter(|| {
+                let s = black_box(1.0f32 / 0.9);
+                let rows = y.chunks_exact_mut(cols).zip(x.chunks_exact(cols));
+                for ((yr, xr), rr) in rows.zip(black_box(r).chunks_exact(cols)) {
+                    for (((o, &xv), &rv), &bv) in yr.iter_mut().zip(xr).zip(rr).zip(&bias) {
+                        *o = rv + (xv + bv) * s;
+                    }
+                }
+            })
+        });
+        g.bench_function("fused_backward_loop", |bch| {
+            bch.iter(|| {
+                let s = black_box(1.0f32 / 0.9);
+                g_bias.fill(0.0);
+                for (gx, gy) in y
+                    .chunks_exact_mut(cols)
+                    .zip(black_box(x).chunks_exact(cols))
+                {
+                    for ((o, &v), acc) in gx.iter_mut().zip(gy).zip(g_bias.iter_mut()) {
+                        *o = v * s;
+                        *acc += *o;
+                    }
+                }
+            })
+        });
 
         // Broadcast: x and y (the mask is a few bits per row).
         g.throughput(elem(8.0));

@@ -5,7 +5,7 @@ use crate::job::{Bits, BitsMut, Data, Io, Rate, Shape, copy_bits, mask_words, wr
 use crate::kernels::portable::Portable;
 use crate::kernels::{self, Map, Scale, WordJob};
 use crate::ops::{Blocks, Strided, alpha, block, broadcast, element, fused, gaussian, strided};
-use crate::parallel::{Split, for_pieces, splits};
+use crate::parallel::{Split, for_pieces};
 use crate::pcg::Words;
 use crate::reference;
 use crate::{Error, Seed};
@@ -767,20 +767,16 @@ impl Backend {
         data: Data<'_, T>,
         mask: Option<&mut [u64]>,
     ) {
-        // Split across threads, this forward (the generator on both threads) measured 5-20%
-        // slower with streaming stores on two vCPUs (Zen 4), unlike the apply paths.
-        let n = data.len();
-        let large = kernels::large::<T>(n) && !splits(self.parallel, n);
         let run = |first: usize, (d, m): (Data<'_, T>, Option<&mut [u64]>)| {
             let off = offset.wrapping_add(first as u64);
             let map = &map.from(first);
             match self.imp {
                 Imp::Scalar => reference::generate(seed, off, rate, map, d, m),
-                Imp::Portable(k) => k.generate(seed, off, rate, map, d, m, large),
+                Imp::Portable(k) => k.generate(seed, off, rate, map, d, m),
                 #[cfg(target_arch = "x86_64")]
-                Imp::Avx2(k) => k.generate(seed, off, rate, map, d, m, large),
+                Imp::Avx2(k) => k.generate(seed, off, rate, map, d, m),
                 #[cfg(target_arch = "x86_64")]
-                Imp::Avx512(k) => k.generate(seed, off, rate, map, d, m, large),
+                Imp::Avx512(k) => k.generate(seed, off, rate, map, d, m),
             }
         };
         for_pieces(self.parallel, (data, mask), 64, &run);

@@ -73,16 +73,11 @@ pub(crate) fn for_pieces<J: Split>(
     run: &(impl Fn(usize, J) + Sync),
 ) {
     #[cfg(feature = "rayon")]
-    if splits(parallel, job.len()) {
+    if parallel && job.len() >= SERIAL_BELOW {
         return split(0, job, unit.max(1), run);
     }
     let _ = (parallel, unit);
     run(0, job)
-}
-
-/// Whether [`for_pieces`] cuts a job of `len` elements across threads.
-pub(crate) fn splits(parallel: bool, len: usize) -> bool {
-    cfg!(feature = "rayon") && parallel && len >= SERIAL_BELOW
 }
 
 #[cfg(feature = "rayon")]

@@ -211,9 +211,10 @@ fn streaming_backends() -> Vec<(Backend, &'static str)> {
 }
 
 /// Outputs large enough to be streamed (16 MiB and up, f32, out of place) at every position
-/// of the output against a 64-byte line, in every cell that streams: element dropout and the
-/// broadcast chunks, serial and split across threads. The same bits as the scalar reference,
-/// and nothing written outside `y`. 16 MiB per case: the release test steps run it.
+/// of the output against a 64-byte line, in every cell that streams: element dropout, the
+/// broadcast chunks and alpha dropout, serial and split across threads. The same bits as the
+/// scalar reference, and nothing written outside `y`. 16 MiB per case: the release test steps
+/// run it.
 #[test]
 #[cfg(target_arch = "x86_64")]
 #[cfg_attr(
@@ -221,30 +222,47 @@ fn streaming_backends() -> Vec<(Backend, &'static str)> {
     ignore = "16 MiB per case: run in release"
 )]
 fn streamed_outputs_match_scalar() {
-    // Element dropout on 4Mi + 77 elements; column dropout on 1025 rows of 4096 (each row's
-    // decisions are one chunk).
+    // Element and alpha dropout on 4Mi + 77 elements; column dropout on 1025 rows of 4096
+    // (each row's decisions are one chunk).
     let (rows, cols) = (1025, 4096);
-    let shapes = [None, Some(simd_dropout::Shape::columns(rows, cols))];
+    let columns = simd_dropout::Shape::columns(rows, cols);
     let x: Vec<f32> = data(rows * cols, 9);
     let mut buf = vec![0.0f32; rows * cols + 32];
     let scalar = Backend::scalar();
     let seed = Default::default();
-    for (shape, p) in shapes.into_iter().flat_map(|s| [(s, 0.3), (s, 1.0)]) {
-        let n = shape.map_or((16 << 20) / 4 + 77, |_| rows * cols);
+    let cases = [
+        ("element", 0.3),
+        ("element", 1.0),
+        ("columns", 0.3),
+        ("alpha", 0.3),
+    ];
+    for (op, p) in cases {
+        let n = if op == "columns" {
+            rows * cols
+        } else {
+            (16 << 20) / 4 + 77
+        };
         let x = &x[..n];
-        let decisions = shape.map_or(n, |s| s.decisions().unwrap());
-        let forward = |b: Backend, io: Io<'_, f32>, mask: Option<BitsMut<'_>>| match shape {
-            None => b.forward(p, seed, 5, io, mask),
-            Some(s) => b.broadcast_forward(s, p, seed, 5, io, mask),
+        let decisions = if op == "columns" { cols } else { n };
+        let forward = |b: Backend, io: Io<'_, f32>, mask: Option<BitsMut<'_>>| match op {
+            "element" => b.forward(p, seed, 5, io, mask),
+            "columns" => b.broadcast_forward(columns, p, seed, 5, io, mask),
+            _ => b.alpha_forward(p, seed, 5, io, mask),
         };
-        let backward = |b: Backend, io: Io<'_, f32>, mask: Option<Bits<'_>>| match shape {
-            None => b.backward(p, seed, 5, io, mask),
-            Some(s) => b.broadcast_backward(s, p, seed, 5, io, mask),
+        let backward = |b: Backend, io: Io<'_, f32>, mask: Option<Bits<'_>>| match op {
+            "element" => b.backward(p, seed, 5, io, mask),
+            "columns" => b.broadcast_backward(columns, p, seed, 5, io, mask),
+            _ => b.alpha_backward(p, seed, 5, io, mask),
         };
-        let mut want = vec![0.0f32; n];
+        let (mut want, mut want_back) = (vec![0.0f32; n], vec![0.0f32; n]);
         let mut want_mask = vec![0u64; mask_words(decisions)];
         let io = Io::Out { x, y: &mut want };
         forward(scalar, io, Some(BitsMut::new(&mut want_mask))).unwrap();
+        let io = Io::Out {
+            x,
+            y: &mut want_back,
+        };
+        backward(scalar, io, Some(Bits::new(&want_mask))).unwrap();
         for (b, how) in streaming_backends() {
             for k in [0, 4, 15] {
                 let skip = (64 - buf.as_ptr() as usize % 64) % 64 / 4 + k;
@@ -262,8 +280,9 @@ fn streamed_outputs_match_scalar() {
                         _ => backward(b, io, None),
                     }
                     .unwrap();
-                    let what = format!("{}{how} {shape:?} {cell} p {p} line offset {k}", b.name());
-                    assert_same(y, &want, &what);
+                    let what = format!("{}{how} {op} {cell} p {p} line offset {k}", b.name());
+                    let backward = cell == "from_mask" || cell == "recompute";
+                    assert_same(y, if backward { &want_back } else { &want }, &what);
                     if cell == "forward" {
                         assert_eq!(mask, want_mask, "{what}");
                     }

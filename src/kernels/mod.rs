@@ -100,10 +100,11 @@ pub(crate) trait Isa: Copy {
     unsafe fn fence(self) {}
 }
 
-/// Outputs of at least this many bytes are written with [`Isa::stream64_f32`]: half the L3
-/// of the machine it was measured on (AMD EPYC Zen 4, 32 MiB), where the plain `y = x * s`
-/// loop runs faster with streaming stores from 16 MiB (4Mi f32) on and no slower at 4 MiB.
-/// Below it, the output stays in cache for whoever reads it next.
+/// Outputs of at least this many bytes that [`apply`] writes (the backward from a mask, the
+/// broadcast variants' chunks) use [`Isa::stream64_f32`]: half the L3 of the machine it was
+/// measured on (AMD EPYC Zen 4, 32 MiB), where the plain `y = x * s` loop runs faster with
+/// streaming stores from 16 MiB (4Mi f32) on and no slower at 4 MiB. Below it, the output
+/// stays in cache for whoever reads it next. [`generate`] never streams.
 pub(crate) const STREAM_BYTES: usize = 16 << 20;
 
 /// A kernel call streams only this many elements or more (the chunk of the broadcast and
@@ -140,7 +141,7 @@ fn streams<I: Isa, T: Element, M: Map<T>>(
 /// slice's alignment; [`finish`] writes the last `k` elements of the last block.
 ///
 /// # Safety
-/// As for [`generate`], with `b < n / 64`.
+/// As for [`apply`], with `b < n / 64`.
 #[inline(always)]
 unsafe fn block<I: Isa, T: Element, M: Map<T>>(
     isa: I,
@@ -302,8 +303,11 @@ type Elems<T> = Option<(*const T, *mut T)>;
 /// # Safety
 /// The instruction set of `isa` must be available. With `io`, the source is valid for `n`
 /// reads and the destination for `n` writes; they are equal or do not overlap. `mask` is
-/// valid for `ceil(n / 64)` reads and writes; `n` [`Map::fits`] `map`. `large` as from
-/// [`large`] for the whole call.
+/// valid for `ceil(n / 64)` reads and writes; `n` [`Map::fits`] `map`.
+///
+/// The outputs are stored plainly whatever their size: this loop is bound by the generator,
+/// and streaming stores made it 10-15% slower at 256 MiB (Zen 4, with and without a mask,
+/// one thread and two), unlike the mask-applying loop of [`apply`].
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn generate<I: Isa, T: Element, M: Map<T>>(
@@ -315,7 +319,6 @@ pub(crate) unsafe fn generate<I: Isa, T: Element, M: Map<T>>(
     io: Elems<T>,
     mask: Option<*mut u64>,
     n: usize,
-    large: bool,
 ) {
     let full = n / 64;
     // p = 0 and p = 1 decide every element without drawing a word.
@@ -324,36 +327,30 @@ pub(crate) unsafe fn generate<I: Isa, T: Element, M: Map<T>>(
         _ if rate.drops_all() => Some(0),
         _ => None,
     };
-    let stream = streams::<I, T, M>(io, map, n, large);
-    // Returns the word, the next block's `prev`.
-    let emit = |b: usize, prev: u64, word: u64| {
+    let emit = |b: usize, word: u64| {
         // SAFETY: b < full, so the word and its 64 elements are inside the caller's buffers.
         unsafe {
             if let Some(m) = mask {
                 m.add(b).write(word);
             }
-            if let Some(io) = io {
-                block(isa, io, b, (prev, word), map, stream);
+            if let Some((src, dst)) = io {
+                map.block(isa, src.add(64 * b), dst.add(64 * b), 64 * b, word);
             }
         }
-        word
     };
-    let last = match constant {
-        Some(word) => (0..full).fold(word, |prev, b| emit(b, prev, word)),
+    match constant {
+        Some(word) => (0..full).for_each(|b| emit(b, word)),
         None if full > 0 => {
             // SAFETY: the caller guarantees the instruction set.
             let mut lanes = unsafe { isa.lanes(seed.state_at(offset), seed.step()) };
-            (0..full).fold(0, |prev, b| {
+            for b in 0..full {
                 // SAFETY: as above.
-                let word = unsafe { isa.next_word(&mut lanes, rate.threshold as u32) };
-                emit(b, prev, word)
-            })
+                emit(b, unsafe {
+                    isa.next_word(&mut lanes, rate.threshold as u32)
+                });
+            }
         }
-        None => 0,
-    };
-    if let (Some(io), Some((k, _))) = (io, stream) {
-        // SAFETY: a streamed output has full > 0 blocks (`streams`).
-        unsafe { finish(isa, io, full, last, map, k) }
+        None => {}
     }
     let rem = n % 64;
     if rem > 0 {
@@ -496,12 +493,9 @@ macro_rules! entry_points {
             io: Option<(*const T, *mut T)>,
             mask: Option<*mut u64>,
             n: usize,
-            large: bool,
         ) {
             // SAFETY: forwarded from the caller.
-            unsafe {
-                $crate::kernels::generate($isa, seed, offset, rate, map, io, mask, n, large)
-            }
+            unsafe { $crate::kernels::generate($isa, seed, offset, rate, map, io, mask, n) }
         }
 
         $(#[$attr])*
@@ -543,9 +537,7 @@ macro_rules! entry_points {
             }
 
             /// Forward dropout with `map`'s elements (see `reference::generate`, which it
-            /// matches bit for bit). `large`: the whole call's output is `kernels::large` (it
-            /// may be one piece).
-            #[allow(clippy::too_many_arguments)]
+            /// matches bit for bit).
             pub(crate) fn generate<T, M>(
                 self,
                 seed: $crate::Seed,
@@ -554,7 +546,6 @@ macro_rules! entry_points {
                 map: &M,
                 data: $crate::job::Data<'_, T>,
                 mask: Option<&mut [u64]>,
-                large: bool,
             ) where
                 T: $crate::element::Element,
                 M: $crate::kernels::Map<T>,
@@ -563,11 +554,12 @@ macro_rules! entry_points {
                 assert!(map.fits(n), "kernel job with a short residual");
                 // SAFETY: the token exists only where the instruction set is available;
                 // `raw` and `fits` checked the lengths behind every pointer.
-                unsafe { generate_raw(seed, offset, rate, map, io, mask, n, large) }
+                unsafe { generate_raw(seed, offset, rate, map, io, mask, n) }
             }
 
             /// `map`'s elements with keep bits from mask words (see `reference::apply`, which
-            /// it matches bit for bit). `large` as for `generate`.
+            /// it matches bit for bit). `large`: the whole call's output is `kernels::large`
+            /// (this job may be a part of it).
             pub(crate) fn apply<T, M>(
                 self,
                 mask: &[u64],
