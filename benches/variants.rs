@@ -24,7 +24,8 @@ fn placed(buf: &mut Vec<f32>, n: usize, offset: usize) -> &mut [f32] {
 
 fn benches(c: &mut Criterion) {
     let b = Backend::detect();
-    for (n, label) in [(1usize << 20, "1Mi"), (1 << 26, "64Mi")] {
+    let sizes = [(1usize << 16, "64Ki"), (1 << 20, "1Mi"), (1 << 26, "64Mi")];
+    for (n, label) in sizes {
         let (mut xb, mut yb, mut rb) = (Vec::new(), Vec::new(), Vec::new());
         let x: &[f32] = placed(&mut xb, n, 0);
         let y = placed(&mut yb, n, 2048);
