@@ -180,6 +180,11 @@ impl Backend {
         }
     }
 
+    /// Whether calls are split across rayon threads.
+    pub(crate) const fn is_parallel(self) -> bool {
+        self.parallel
+    }
+
     /// A short name: `"scalar"`, `"portable"`, `"avx2"` or `"avx512"`.
     pub fn name(self) -> &'static str {
         match self.imp {

@@ -3,7 +3,7 @@
 
 use crate::Error;
 use crate::backend::Backend;
-use crate::element::{Acc, Element};
+use crate::element::{Acc, Element, Kind};
 use crate::job::{Bits, BitsMut, Data, Io, Rate};
 use crate::kernels::variants::Residual;
 use crate::ops::{At, element};
@@ -37,7 +37,17 @@ pub(crate) fn forward<T: Element>(
     backend.generate_map_at(at.0, at.1, rate, &map, data, mask);
 }
 
+/// Elements per block of the serial f32/f64 backward: whole rows, about 64 KiB of f32, so
+/// that a block's gradient is still in L2 when its column sums read it.
+const BLOCK: usize = 1 << 14;
+
 /// The backward pass: `gx` as dropout's backward, then the column sums of `gx` into `g_bias`.
+///
+/// f32 and f64 sum in their own type, so on one thread the sums go straight into `g_bias`
+/// block by block, right after the kernel wrote each block (one pass over memory instead of
+/// two). The other types, and a parallel backend (whose pieces would otherwise sum in a
+/// different order), sum after the whole kernel, in the computing type. Both orders add each
+/// column's rows first to last.
 pub(crate) fn backward<T: Element>(
     backend: Backend,
     g_bias: &mut [T],
@@ -46,33 +56,49 @@ pub(crate) fn backward<T: Element>(
     io: Io<'_, T>,
     mask: Option<Bits<'_>>,
 ) {
-    // Run the kernel on storage that stays readable for the sums.
-    let gx: &mut [T] = match io {
-        Io::Out { x, y } => {
-            element::backward(
-                backend,
-                rate,
-                at,
-                Data::Out {
-                    x,
-                    y: crate::kernels::as_uninit(&mut *y),
-                },
-                mask,
-            );
-            y
-        }
-        Io::InPlace(xy) => {
-            element::backward(backend, rate, at, Data::InPlace(xy), mask);
-            xy
-        }
-        Io::Uninit { x, y } => {
-            // Initialized from the gradient first, then masked in place.
-            let y = y.write_copy_of_slice(x);
-            element::backward(backend, rate, at, Data::InPlace(y), mask);
-            y
-        }
+    // The kernel's input (none in place) and the storage that stays readable for the sums.
+    let (src, gx): (Option<&[T]>, &mut [T]) = match io {
+        Io::Out { x, y } => (Some(x), y),
+        Io::InPlace(xy) => (None, xy),
+        // Initialized from the gradient first, then masked in place.
+        Io::Uninit { x, y } => (None, y.write_copy_of_slice(x)),
     };
-    backend.with_isa(|| column_sums(gx, g_bias));
+    let kernel = |backend: Backend, start: usize, gx: &mut [T]| {
+        let data = match src {
+            Some(x) => Data::Out {
+                x: &x[start..start + gx.len()],
+                y: crate::kernels::as_uninit(gx),
+            },
+            None => Data::InPlace(gx),
+        };
+        let bits = mask.map(|m| Bits::at(m.words, m.start + start));
+        element::backward(
+            backend,
+            rate,
+            (at.0, at.1.wrapping_add(start as u64)),
+            data,
+            bits,
+        );
+    };
+    let cols = g_bias.len();
+    let own_type = matches!(T::KIND, Kind::F32 | Kind::F64);
+    if !own_type || backend.is_parallel() || cols == 0 {
+        kernel(backend, 0, gx);
+        return backend.with_isa(|| column_sums(gx, g_bias));
+    }
+    g_bias.fill(T::ZERO);
+    let rows = (BLOCK / cols).max(1) * cols;
+    for (b, block) in gx.chunks_mut(rows).enumerate() {
+        kernel(backend, b * rows, block);
+        backend.with_isa(|| {
+            for row in block.chunks_exact(cols) {
+                for (a, v) in g_bias.iter_mut().zip(row) {
+                    // `narrow(widen(a) + widen(v))`, exactly `a + v` for f32 and f64.
+                    *a = T::narrow(a.widen() + v.widen());
+                }
+            }
+        });
+    }
 }
 
 /// Column sums of `g` (`[rows][cols]`, `cols = out.len()`) in row order, one accumulator per
