@@ -362,10 +362,12 @@ fn fused_case<T: FromBits>(rows: usize, cols: usize) {
 #[test]
 fn fused_matches_the_contract() {
     let shapes: &[(usize, usize)] = if cfg!(miri) {
-        &[(0, 3), (1, 1), (3, 5), (2, 70)]
+        &[(0, 0), (0, 3), (1, 1), (3, 5), (2, 70)]
     } else {
         &[
             (0, 3),
+            // No elements and no bias (found by the fuzzer: a panic).
+            (0, 0),
             (1, 1),
             (3, 5),
             (7, 64),

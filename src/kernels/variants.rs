@@ -92,13 +92,14 @@ impl<T: Element> Map<T> for Residual<'_, T> {
     }
 
     fn fits(&self, n: usize) -> bool {
-        self.residual.len() >= n && !self.bias.is_empty()
+        self.residual.len() >= n && (n == 0 || !self.bias.is_empty())
     }
 
     fn from(&self, first: usize) -> Self {
         Residual {
             residual: &self.residual[first..],
-            c0: (self.c0 + first) % self.bias.len(),
+            // A call without elements may have no bias (nothing reads the column).
+            c0: (self.c0 + first).checked_rem(self.bias.len()).unwrap_or(0),
             ..*self
         }
     }
