@@ -1,6 +1,7 @@
 //! The variants' element arithmetic as kernels: what a kept and a dropped element become in
 //! alpha dropout and in the fused bias + dropout + residual forward ([`Map`]s that the
-//! driver applies in the same pass that draws the keep bits, 64 elements per mask word). f32 goes to the instruction set's own method ([`Isa::affine64_f32`],
+//! driver applies in the same pass that draws the keep bits, 64 elements per mask word).
+//! f32 goes to the instruction set's own method ([`Isa::affine64_f32`],
 //! [`Isa::residual64_f32`]); the other types run the element loop inside the backend's
 //! `#[target_feature]` entry point, where it is auto-vectorized.
 
@@ -57,8 +58,8 @@ impl<T: Element> Map<T> for Affine<T> {
     }
 }
 
-/// The fused forward: kept `residual + (x + bias) * scale` (rounded once, from the computing
-/// type), dropped `residual`. Element `i` of the job is in column `(c0 + i) % bias.len()`.
+/// The fused forward: kept `residual + (x + bias) * scale` (each operation in the computing
+/// type, then one rounding to `T`), dropped `residual`. Element `i` of the job is in column `(c0 + i) % bias.len()`.
 #[derive(Clone, Copy)]
 pub(crate) struct Residual<'a, T: Element> {
     bias: &'a [T],
@@ -71,7 +72,8 @@ pub(crate) struct Residual<'a, T: Element> {
 }
 
 impl<'a, T: Element> Residual<'a, T> {
-    /// The map of a job whose first element is in column `c0` of a non-empty `bias`.
+    /// The map of a job whose first element is in column `c0` of `bias` (empty only for a
+    /// job without elements).
     pub(crate) fn new(bias: &'a [T], residual: &'a [T], c0: usize, scale: f64) -> Self {
         Residual {
             bias,
