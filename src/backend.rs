@@ -772,16 +772,21 @@ impl Backend {
         data: Data<'_, T>,
         mask: Option<&mut [u64]>,
     ) {
+        let large = kernels::large::<T>(data.len());
         let run = |first: usize, (d, m): (Data<'_, T>, Option<&mut [u64]>)| {
             let off = offset.wrapping_add(first as u64);
             let map = &map.from(first);
             match self.imp {
                 Imp::Scalar => reference::generate(seed, off, rate, map, d, m),
-                Imp::Portable(k) => k.generate(seed, off, rate, map, d, m),
+                Imp::Portable(k) => k.generate(seed, off, rate, map, d, m, false),
+                // Streaming stores slowed this loop with AVX2 (see `kernels::generate`).
                 #[cfg(target_arch = "x86_64")]
-                Imp::Avx2(k) => k.generate(seed, off, rate, map, d, m),
+                Imp::Avx2(k) => k.generate(seed, off, rate, map, d, m, false),
                 #[cfg(target_arch = "x86_64")]
-                Imp::Avx512(k) => k.generate(seed, off, rate, map, d, m),
+                Imp::Avx512(k) => {
+                    let large = large && k.streams_drawing();
+                    k.generate(seed, off, rate, map, d, m, large)
+                }
             }
         };
         for_pieces(self.parallel, (data, mask), 64, &run);
