@@ -212,58 +212,74 @@ fn streaming_backends() -> Vec<(Backend, &'static str)> {
 
 /// Outputs large enough to be streamed (16 MiB and up, f32, out of place) at every position
 /// of the output against a 64-byte line, in every cell that streams: element dropout, the
-/// broadcast chunks and alpha dropout, serial and split across threads. The same bits as the
-/// scalar reference, and nothing written outside `y`. 16 MiB per case: the release test steps
-/// run it.
+/// broadcast chunks (and their tiled rows) and alpha dropout, serial and split across
+/// threads. The contract's bits (computed by the tests' own spec, since the large-call paths
+/// are shared by every backend, the scalar one included), and nothing written outside `y`.
+/// 16 MiB per case: the release test steps run it.
 #[test]
 #[cfg(target_arch = "x86_64")]
 #[cfg_attr(
     any(miri, debug_assertions),
     ignore = "16 MiB per case: run in release"
 )]
-fn streamed_outputs_match_scalar() {
+fn streamed_outputs_match_the_contract() {
     // Element and alpha dropout on 4Mi + 77 elements; column dropout on 1025 rows of 4096
-    // (each row's decisions are one chunk).
+    // (each row's decisions are one chunk); channels-last rows of 350 (their bits tiled 23
+    // rows to a kernel call, the last call short).
     let (rows, cols) = (1025, 4096);
     let columns = simd_dropout::Shape::columns(rows, cols);
-    let x: Vec<f32> = data(rows * cols, 9);
-    let mut buf = vec![0.0f32; rows * cols + 32];
-    let scalar = Backend::scalar();
-    let seed = Default::default();
+    let channels_last = simd_dropout::Shape::channels_last(3, 4000, 350);
+    let x: Vec<f32> = data(3 * 4000 * 350, 9);
+    let mut buf = vec![0.0f32; 3 * 4000 * 350 + 32];
+    let seed = simd_dropout::Seed::default();
     let cases = [
         ("element", 0.3),
         ("element", 1.0),
         ("columns", 0.3),
+        ("channels_last", 0.3),
         ("alpha", 0.3),
     ];
     for (op, p) in cases {
-        let n = if op == "columns" {
-            rows * cols
-        } else {
-            (16 << 20) / 4 + 77
+        let n = match op {
+            "columns" => rows * cols,
+            "channels_last" => 3 * 4000 * 350,
+            _ => (16 << 20) / 4 + 77,
         };
         let x = &x[..n];
-        let decisions = if op == "columns" { cols } else { n };
+        let decisions = match op {
+            "columns" => cols,
+            "channels_last" => 3 * 350,
+            _ => n,
+        };
         let forward = |b: Backend, io: Io<'_, f32>, mask: Option<BitsMut<'_>>| match op {
             "element" => b.forward(p, seed, 5, io, mask),
             "columns" => b.broadcast_forward(columns, p, seed, 5, io, mask),
+            "channels_last" => b.broadcast_forward(channels_last, p, seed, 5, io, mask),
             _ => b.alpha_forward(p, seed, 5, io, mask),
         };
         let backward = |b: Backend, io: Io<'_, f32>, mask: Option<Bits<'_>>| match op {
             "element" => b.backward(p, seed, 5, io, mask),
             "columns" => b.broadcast_backward(columns, p, seed, 5, io, mask),
+            "channels_last" => b.broadcast_backward(channels_last, p, seed, 5, io, mask),
             _ => b.alpha_backward(p, seed, 5, io, mask),
         };
-        let (mut want, mut want_back) = (vec![0.0f32; n], vec![0.0f32; n]);
-        let mut want_mask = vec![0u64; mask_words(decisions)];
-        let io = Io::Out { x, y: &mut want };
-        forward(scalar, io, Some(BitsMut::new(&mut want_mask))).unwrap();
-        let io = Io::Out {
-            x,
-            y: &mut want_back,
+        // The contract's outputs, computed independently of the crate (every backend's
+        // broadcast goes through the same row and chunk logic, so the scalar backend is no
+        // reference for it).
+        let keep = spec_keep(p, seed, 5, decisions);
+        let want_mask = spec_mask(&keep);
+        let want = match op {
+            "element" => spec_forward(x, &keep, p),
+            "columns" => spec_broadcast(x, (rows, cols), &keep, p),
+            "channels_last" => spec_broadcast(x, (4000, 350), &keep, p),
+            _ => spec_alpha(x, &keep, p),
         };
-        backward(scalar, io, Some(Bits::new(&want_mask))).unwrap();
-        for (b, how) in streaming_backends() {
+        let want_back = match op {
+            "alpha" => spec_alpha_backward(x, &keep, p),
+            _ => want.clone(),
+        };
+        let scalar = (Backend::scalar(), "");
+        for (b, how) in std::iter::once(scalar).chain(streaming_backends()) {
             for k in [0, 4, 15] {
                 let skip = (64 - buf.as_ptr() as usize % 64) % 64 / 4 + k;
                 let cells = ["forward", "forward_no_mask", "from_mask", "recompute"];

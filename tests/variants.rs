@@ -57,6 +57,8 @@ fn shapes() -> Vec<Shape> {
         Shape::columns(300, 700),
         // Large enough to be split across threads on the outer axis with inner > 1.
         Shape::channels_last(4, 200, 100),
+        // Rows of up to a chunk applied a few at a time (two rows per call here).
+        Shape::channels_last(2, 7, 3000),
         Shape::new(70_000, 1, 1),
         Shape::new(20_000, 2, 3),
         // Small groups split by a piece boundary.

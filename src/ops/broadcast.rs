@@ -9,7 +9,7 @@
 
 use crate::backend::Backend;
 use crate::element::Element;
-use crate::job::{Bits, BitsMut, Data, Rate, Shape, low_bits, mask_words};
+use crate::job::{Bits, BitsMut, Data, Rate, Shape, low_bits, mask_words, write_bits};
 use crate::kernels::{self, Scale};
 use crate::ops::At;
 use crate::ops::decisions::{CHUNK, CHUNK_WORDS, Decisions, decide};
@@ -107,7 +107,10 @@ struct Rows {
 }
 
 /// Rows of at least 64 elements: each chunk of a group's decisions is drawn once and applied
-/// to every row of the group in the piece.
+/// to every row of the group in the piece. In a [`kernels::large`] call, rows of at most
+/// `CHUNK` elements are applied several at a time, their bits tiled, so that each kernel call
+/// covers at least `CHUNK` elements and streams its stores (channels-last shapes have rows of
+/// a few hundred elements: 1.6x faster at 256 MiB).
 fn long_rows<T: Element>(
     backend: Backend,
     rate: Rate,
@@ -123,11 +126,35 @@ fn long_rows<T: Element>(
     } = rows;
     let count = d.len() / inner;
     let mut bits = [0u64; CHUNK_WORDS];
+    // Up to 2 * CHUNK bits of whole rows, so that a call covers at least CHUNK elements.
+    let mut tiled = [0u64; 2 * CHUNK_WORDS];
+    let per_call = 2 * CHUNK / inner;
     let mut r = 0;
     while r < count {
         let o = (first_row + r) / mid;
         // The rows of group `o` inside this piece.
         let in_group = ((o + 1) * mid - (first_row + r)).min(count - r);
+        if inner <= CHUNK {
+            dec.fill(o * inner, inner, &mut bits);
+            // In cache, a call per row measured faster (channels-last at 64Ki: 4096-element
+            // calls took 1.12x the time).
+            let per = if large { per_call.min(in_group) } else { 1 };
+            let words: &[u64] = if per > 1 {
+                for i in 0..per {
+                    write_bits(&mut tiled, i * inner, &bits, inner);
+                }
+                &tiled
+            } else {
+                &bits
+            };
+            for row in (r..r + in_group).step_by(per) {
+                let len = per.min(r + in_group - row) * inner;
+                let words = &words[..mask_words(len)];
+                backend.apply_in(words, &Scale::new(&rate), d.sub(row * inner, len), large);
+            }
+            r += in_group;
+            continue;
+        }
         for k0 in (0..inner).step_by(CHUNK) {
             let len = (inner - k0).min(CHUNK);
             dec.fill(o * inner + k0, len, &mut bits);
