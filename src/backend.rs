@@ -109,7 +109,7 @@ impl Backend {
         None
     }
 
-    /// The AVX-512 backend (F + DQ, with AVX2 and F16C), if this CPU has those features
+    /// The AVX-512 backend (F + DQ + BW, with AVX2 and F16C), if this CPU has those features
     /// (always `None` off x86_64 and with the test-only `no-avx512` feature).
     ///
     /// ```

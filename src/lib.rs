@@ -79,7 +79,7 @@
 //!
 //! | backend | x86_64 | aarch64 | wasm32 | other (e.g. thumbv7em) |
 //! |---|---|---|---|---|
-//! | `avx512` (F + DQ, F16C) | run-time detection (`std`), else `target_feature` | - | - | - |
+//! | `avx512` (F + DQ + BW, F16C) | run-time detection (`std`), else `target_feature` | - | - | - |
 //! | `avx2` (AVX2 + F16C) | run-time detection (`std`), else `target_feature` | - | - | - |
 //! | `portable` (`wide`) | SSE2 | NEON | simd128 with `+simd128`, else scalar arrays | scalar arrays |
 //! | `scalar` (the reference) | yes | yes | yes | yes |

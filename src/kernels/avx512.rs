@@ -1,4 +1,4 @@
-//! The x86_64 AVX-512 backend (F + DQ, with AVX2 + F16C), chosen at run time.
+//! The x86_64 AVX-512 backend (F + DQ + BW, with AVX2 + F16C), chosen at run time.
 //!
 //! `vpmullq` steps eight 64-bit LCG lanes in one instruction and `vprorvd` rotates sixteen
 //! words, so a mask word of 64 elements takes about 64 vector operations. The 64 lanes are
@@ -6,14 +6,16 @@
 //! 16g + 2j and 16g + 2j + 1, so that one blend puts 16 words in element order. `vpmullq`
 //! has a latency of about 15 cycles: 64 independent lanes keep both vector ports busy.
 //!
-//! f16 uses the 512-bit forms of the F16C conversions (AVX-512F).
+//! f16 uses the 512-bit forms of the F16C conversions (AVX-512F). bf16 rounds in integer
+//! code (the AVX-512 BF16 conversion flushes subnormals), 32 elements at a time through
+//! 16-bit unpacks and a pack (AVX-512BW), with the keep bits applied to the packed result.
 
 use super::Isa;
 use crate::pcg::Affine;
 use core::arch::x86_64::*;
 use half::{bf16, f16};
 
-/// Proof that the CPU has AVX-512 F and DQ (and so AVX2 and F16C): only [`Avx512::new`]
+/// Proof that the CPU has AVX-512 F, DQ and BW (and so AVX2 and F16C): only [`Avx512::new`]
 /// makes one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Avx512(());
@@ -29,6 +31,7 @@ impl Avx512 {
         #[cfg(all(
             target_feature = "avx512f",
             target_feature = "avx512dq",
+            target_feature = "avx512bw",
             target_feature = "f16c"
         ))]
         return Some(Avx512(()));
@@ -37,11 +40,13 @@ impl Avx512 {
             not(all(
                 target_feature = "avx512f",
                 target_feature = "avx512dq",
+                target_feature = "avx512bw",
                 target_feature = "f16c"
             ))
         ))]
         if std::is_x86_feature_detected!("avx512f")
             && std::is_x86_feature_detected!("avx512dq")
+            && std::is_x86_feature_detected!("avx512bw")
             && std::is_x86_feature_detected!("avx2")
             && std::is_x86_feature_detected!("f16c")
         {
@@ -93,7 +98,7 @@ impl Avx512 {
 
 /// # Safety
 /// The instruction set must be available.
-#[target_feature(enable = "avx512f,avx512dq,avx2,f16c")]
+#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx2,f16c")]
 unsafe fn run_with_features<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
@@ -351,36 +356,53 @@ unsafe fn apply64_f16(src: *const f16, dst: *mut f16, word: u64, scale: f32) {
 }
 
 /// # Safety
-/// AVX-512F; 64 bf16 readable at `src`, writable at `dst`.
+/// AVX-512 F + BW; 64 bf16 readable at `src`, writable at `dst`.
 #[inline(always)]
 unsafe fn apply64_bf16(src: *const bf16, dst: *mut bf16, word: u64, scale: f32) {
-    // SAFETY: every access is 16 bf16 (32 bytes) inside the 64 the caller guarantees.
+    // SAFETY: every access is 32 bf16 (64 bytes) inside the 64 the caller guarantees.
     unsafe {
         let s = _mm512_set1_ps(scale);
-        let one = _mm512_set1_epi32(1);
-        let round = _mm512_set1_epi32(0x7fff);
-        let abs = _mm512_set1_epi32(0x7fff_ffff);
-        let inf = _mm512_set1_epi32(0x7f80_0000);
-        let quiet = _mm512_set1_epi32(0x40);
-        for g in 0..4 {
-            let h = _mm512_cvtepu16_epi32(_mm256_loadu_si256(src.add(16 * g).cast()));
-            let x = _mm512_castsi512_ps(_mm512_slli_epi32::<16>(h));
-            let y = _mm512_castps_si512(_mm512_maskz_mul_ps((word >> (16 * g)) as u16, x, s));
-            // Round to nearest even; a NaN keeps its top bits and becomes quiet (half's rule).
-            let lsb = _mm512_and_si512(_mm512_srli_epi32::<16>(y), one);
-            let rounded =
-                _mm512_srli_epi32::<16>(_mm512_add_epi32(_mm512_add_epi32(y, round), lsb));
-            let nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(y, abs), inf);
-            let nan_bits = _mm512_or_si512(_mm512_srli_epi32::<16>(y), quiet);
-            let r = _mm512_mask_blend_epi32(nan, rounded, nan_bits);
-            _mm256_storeu_si256(dst.add(16 * g).cast(), _mm512_cvtepi32_epi16(r));
+        let zero = _mm512_setzero_si512();
+        for h in 0..2 {
+            let v = _mm512_loadu_si512(src.add(32 * h).cast());
+            // A bf16 in the top half of a 32-bit lane is its f32. The unpacks take elements
+            // 0-3 and 4-7 of each 128-bit lane; the pack puts them back in order, so the keep
+            // bits apply to the packed result as they are.
+            let lo = round_bf16(_mm512_mul_ps(
+                _mm512_castsi512_ps(_mm512_unpacklo_epi16(zero, v)),
+                s,
+            ));
+            let hi = round_bf16(_mm512_mul_ps(
+                _mm512_castsi512_ps(_mm512_unpackhi_epi16(zero, v)),
+                s,
+            ));
+            let r = _mm512_maskz_mov_epi16((word >> (32 * h)) as u32, _mm512_packus_epi32(lo, hi));
+            _mm512_storeu_si512(dst.add(32 * h).cast(), r);
         }
+    }
+}
+
+/// The bf16 bits of 16 f32 products, in the low half of each lane, rounded to nearest even.
+/// A NaN needs no case of its own: a NaN product is the bf16 input's NaN made quiet, whose low
+/// 16 bits are zero, so the rounding add never carries into its top half (half's rule keeps
+/// those top bits, quiet).
+///
+/// # Safety
+/// AVX-512F.
+#[inline(always)]
+unsafe fn round_bf16(y: __m512) -> __m512i {
+    // SAFETY: value-only intrinsics; the caller enables the features.
+    unsafe {
+        let bits = _mm512_castps_si512(y);
+        let lsb = _mm512_and_si512(_mm512_srli_epi32::<16>(bits), _mm512_set1_epi32(1));
+        let sum = _mm512_add_epi32(_mm512_add_epi32(bits, _mm512_set1_epi32(0x7fff)), lsb);
+        _mm512_srli_epi32::<16>(sum)
     }
 }
 
 super::entry_points!(
     Avx512,
     Avx512Isa,
-    #[target_feature(enable = "avx512f,avx512dq,avx2,f16c")]
+    #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx2,f16c")]
     #[inline(never)]
 );
