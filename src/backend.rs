@@ -779,13 +779,13 @@ impl Backend {
             match self.imp {
                 Imp::Scalar => reference::generate(seed, off, rate, map, d, m),
                 Imp::Portable(k) => k.generate(seed, off, rate, map, d, m, false),
-                // Streaming stores slowed this loop with AVX2 (see `kernels::generate`).
+                // Streaming stores slowed this loop with AVX2 (`kernels::generate`'s `dram`).
                 #[cfg(target_arch = "x86_64")]
                 Imp::Avx2(k) => k.generate(seed, off, rate, map, d, m, false),
                 #[cfg(target_arch = "x86_64")]
                 Imp::Avx512(k) => {
-                    let large = large && k.streams_drawing();
-                    k.generate(seed, off, rate, map, d, m, large)
+                    let dram = large && k.drawing_in_dram();
+                    k.generate(seed, off, rate, map, d, m, dram)
                 }
             }
         };

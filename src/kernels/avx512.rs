@@ -58,12 +58,13 @@ impl Avx512 {
 }
 
 impl Avx512 {
-    /// Whether the loop that draws the keep bits should stream a large f32 output
-    /// (`kernels::generate`): on Intel, where it ran 1.4x faster (Xeon with AVX-512 FP16 and
-    /// AMX, 64Mi f32), and not on AMD, where it ran 10-15% slower (EPYC Zen 4). Read from
-    /// the CPU's vendor once.
+    /// Whether a large call's drawing loop takes its DRAM form (`kernels::generate`:
+    /// streaming stores for f32 out of place, else the source prefetched): on Intel, where
+    /// it ran 1.4-1.7x faster for f32 (a Xeon with AVX-512 FP16 and AMX, 64Mi), and not on
+    /// AMD, where streaming stores made it 10-15% slower (EPYC Zen 4; the prefetch is
+    /// untested there). Read from the CPU's vendor once.
     #[inline]
-    pub(crate) fn streams_drawing(self) -> bool {
+    pub(crate) fn drawing_in_dram(self) -> bool {
         use core::sync::atomic::{AtomicU8, Ordering};
         // 0: not read yet, 1: no, 2: yes.
         static INTEL: AtomicU8 = AtomicU8::new(0);
@@ -233,6 +234,12 @@ impl Isa for Avx512Isa {
                 _mm512_storeu_ps(dst.add(at), y);
             }
         }
+    }
+
+    #[inline(always)]
+    unsafe fn prefetch(self, p: *const u8) {
+        // SAFETY: a prefetch reads nothing and never faults; SSE is part of x86_64.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
     }
 
     const STREAMS: bool = true;
