@@ -30,6 +30,8 @@ fn threshold(c: &mut Criterion) {
         (1 << 15, "32Ki"),
         (1 << 16, "64Ki"),
         (1 << 17, "128Ki"),
+        (1 << 18, "256Ki"),
+        (1 << 19, "512Ki"),
     ] {
         let (mut xb, mut yb) = (Vec::new(), Vec::new());
         let x: &[f32] = placed(&mut xb, n, 0);
