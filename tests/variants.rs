@@ -57,7 +57,8 @@ fn shapes() -> Vec<Shape> {
         Shape::columns(300, 700),
         // Large enough to be split across threads on the outer axis with inner > 1.
         Shape::channels_last(4, 200, 100),
-        // Rows of up to a chunk applied a few at a time (two rows per call here).
+        // Rows of 3000, between half a chunk and a chunk (row by row in a call this small;
+        // the tiled rows of large calls are in tests/backends.rs).
         Shape::channels_last(2, 7, 3000),
         Shape::new(70_000, 1, 1),
         Shape::new(20_000, 2, 3),

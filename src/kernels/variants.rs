@@ -59,7 +59,8 @@ impl<T: Element> Map<T> for Affine<T> {
 }
 
 /// The fused forward: kept `residual + (x + bias) * scale` (each operation in the computing
-/// type, then one rounding to `T`), dropped `residual`. Element `i` of the job is in column `(c0 + i) % bias.len()`.
+/// type, then one rounding to `T`), dropped `residual`. Element `i` of the job is in column
+/// `(c0 + i) % bias.len()`.
 #[derive(Clone, Copy)]
 pub(crate) struct Residual<'a, T: Element> {
     bias: &'a [T],
