@@ -4,6 +4,7 @@
 
 mod shape;
 
+pub(crate) use shape::product;
 pub use shape::{MAX_RANK, Shape, Structure, View};
 
 use crate::Error;
@@ -407,8 +408,14 @@ pub(crate) const fn low_bits(n: usize) -> u64 {
 }
 
 /// Bits `start .. start + len` of `src` into `out` (bit 0 of `out` = bit `start`), zero past
-/// `len`. `src` holds at least `start + len` bits; `out` has `ceil(len / 64)` words.
+/// `len`. `src` holds at least `start + len` bits; `out` has `ceil(len / 64)` words (more
+/// would read past the bits `src` is known to hold).
 pub(crate) fn copy_bits(src: &[u64], start: usize, len: usize, out: &mut [u64]) {
+    debug_assert_eq!(
+        out.len(),
+        mask_words(len),
+        "copy_bits: words for {len} bits"
+    );
     let (w0, shift) = (start / 64, start % 64);
     for (i, o) in out.iter_mut().enumerate() {
         let lo = src[w0 + i] >> shift;

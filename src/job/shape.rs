@@ -5,7 +5,7 @@ use crate::Error;
 
 /// `a * b * ...` for dimensions, `None` when it overflows; a zero factor makes the product
 /// zero whatever the order (so `[0, MAX, MAX]` and `[MAX, MAX, 0]` agree).
-const fn product(dims: &[usize]) -> Option<usize> {
+pub(crate) const fn product(dims: &[usize]) -> Option<usize> {
     let mut i = 0;
     while i < dims.len() {
         if dims[i] == 0 {

@@ -6,20 +6,26 @@
 //! The blocks are made with bit operations on packed rows: a seed row is dilated across by
 //! ORs of shifted words, and down by ORing it into the `block_size` rows it covers; no
 //! per-element max-pool. The work goes band by band (rows of one plane of one map whose bits
-//! fit a stack buffer): a first pass counts the kept elements (the scale needs them all), a
-//! second applies the bits, from the caller's mask when there is one (written by the first
-//! pass), else from the bands computed again.
+//! fit a stack buffer; a row wider than the buffer is cut into column tiles, each carrying
+//! the last seed column of the tiles before it): a first pass counts the kept elements (the
+//! scale needs them all), a second applies the bits, from the caller's mask when there is
+//! one (written by the first pass), else from the bands computed again.
 
 use crate::Error;
 use crate::backend::Backend;
 use crate::element::Element;
-use crate::job::{Bits, BitsMut, Data, Rate, copy_bits, low_bits, mask_words, set_all, write_bits};
+use crate::job::{
+    Bits, BitsMut, Data, Rate, copy_bits, low_bits, mask_words, product, set_all, write_bits,
+};
 use crate::ops::At;
 use crate::reference::{drop_one, scale_of};
 
 /// Words of one band's bits, of one row of seeds, and of the rows being dilated (each on the
 /// stack).
 const ROW_WORDS: usize = 128;
+
+/// Columns per tile of a row wider than one band's buffer.
+const TILE: usize = 64 * ROW_WORDS;
 
 /// The geometry of a DropBlock call: `n * c` feature maps of `h * w` (2-D) or `d * h * w`
 /// (3-D) elements, in NCHW / NCDHW order or channels-last (NHWC / NDHWC), and the block size.
@@ -64,9 +70,6 @@ pub enum ChannelOrder {
 }
 
 impl Blocks {
-    /// The widest feature-map row a call accepts: 8192 elements.
-    pub const MAX_WIDTH: usize = 64 * ROW_WORDS;
-
     /// DropBlock 2-D on NCHW `[n][c][h][w]` (torchvision `drop_block2d`, timm `DropBlock2d`).
     pub const fn nchw(n: usize, c: usize, h: usize, w: usize, block_size: usize) -> Blocks {
         Blocks {
@@ -165,22 +168,17 @@ impl Blocks {
         })
     }
 
-    /// The number of elements, `None` when it overflows `usize`.
+    /// The number of elements, `None` when it overflows `usize`. A zero dimension makes it 0
+    /// wherever it stands, as for [`Shape`](crate::Shape) and [`View`](crate::View).
+    ///
+    /// ```
+    /// use simd_dropout::Blocks;
+    /// assert_eq!(Blocks::nchw(usize::MAX, 2, 0, 8, 3).elements(), Some(0));
+    /// assert_eq!(Blocks::nchw(0, 1, usize::MAX, 8, 3).elements(), Some(0));
+    /// assert_eq!(Blocks::nchw(usize::MAX, 2, 1, 8, 3).elements(), None);
+    /// ```
     pub const fn elements(&self) -> Option<usize> {
-        let dims = [self.n, self.c, self.depth, self.height, self.width];
-        let mut acc = 1usize;
-        let mut i = 0;
-        while i < dims.len() {
-            if dims[i] == 0 {
-                return Some(0);
-            }
-            acc = match acc.checked_mul(dims[i]) {
-                Some(v) => v,
-                None => return None,
-            };
-            i += 1;
-        }
-        Some(acc)
+        product(&[self.n, self.c, self.depth, self.height, self.width])
     }
 
     /// The block size after clipping to the map (0 for an empty call).
@@ -235,11 +233,6 @@ impl Blocks {
                 });
             }
         }
-        if self.width > Self::MAX_WIDTH {
-            return Err(Error::InvalidBlock {
-                reason: "feature-map rows are wider than Blocks::MAX_WIDTH elements",
-            });
-        }
         let bs = self.block_size();
         let (bsd, dv) = match (self.three_d, len) {
             (_, 0) => (0, 0),
@@ -256,8 +249,9 @@ impl Blocks {
             bs,
             bsd,
             dv,
-            hv: (self.height + 1).saturating_sub(bs),
-            wv: (self.width + 1).saturating_sub(bs),
+            // An empty call has no corners; otherwise `bs <= h, w`.
+            hv: if len == 0 { 0 } else { self.height - bs + 1 },
+            wv: if len == 0 { 0 } else { self.width - bs + 1 },
             elements: len,
             candidates: self.candidates().unwrap_or(0),
             three_d: self.three_d,
@@ -300,61 +294,93 @@ impl Geometry {
         Rate::new(gamma.min(1.0))
     }
 
-    /// Output rows per band: its bits and its rows of words fit the stack buffers.
+    /// Output rows per band: its bits and its rows of words fit the stack buffers (one row,
+    /// cut into tiles, when a row is wider than a buffer).
     fn band_rows(&self) -> usize {
+        if self.w > TILE {
+            return 1;
+        }
         let per_row = mask_words(self.w).max(1);
-        (64 * ROW_WORDS / self.w.max(1))
-            .min(ROW_WORDS / per_row)
-            .max(1)
+        (TILE / self.w.max(1)).min(ROW_WORDS / per_row).max(1)
     }
 
-    /// The bands: `(map, plane, first row, rows)` in element order.
-    fn bands(&self) -> impl Iterator<Item = (usize, usize, usize, usize)> + '_ {
+    /// The bands in element order.
+    fn bands(&self) -> impl Iterator<Item = Band> + '_ {
         let rows = self.band_rows();
+        let cols = self.w.min(TILE);
         (0..self.maps * self.d).flat_map(move |mz| {
-            (0..self.h)
-                .step_by(rows)
-                .map(move |u0| (mz / self.d, mz % self.d, u0, rows.min(self.h - u0)))
+            (0..self.h).step_by(rows).flat_map(move |u0| {
+                (0..self.w).step_by(cols.max(1)).map(move |v0| Band {
+                    map: mz / self.d,
+                    plane: mz % self.d,
+                    row: u0,
+                    rows: rows.min(self.h - u0),
+                    col: v0,
+                    cols: cols.min(self.w - v0),
+                })
+            })
         })
     }
 
     /// Where a band's elements are: the index of its first, and the distance between
     /// consecutive ones (1 channels-first; `c` channels-last, where the band's row-major
     /// `(u, v)` positions are `c` apart).
-    fn place(&self, (k, z, u0, _): (usize, usize, usize, usize)) -> (usize, usize) {
+    fn place(&self, band: Band) -> (usize, usize) {
+        let (k, z, u0, v0) = (band.map, band.plane, band.row, band.col);
         if self.channels_last {
             let (n, ch) = (k / self.c, k % self.c);
             (
-                (((n * self.d + z) * self.h + u0) * self.w) * self.c + ch,
+                ((((n * self.d + z) * self.h + u0) * self.w) + v0) * self.c + ch,
                 self.c,
             )
         } else {
-            (((k * self.d + z) * self.h + u0) * self.w, 1)
+            (((k * self.d + z) * self.h + u0) * self.w + v0, 1)
         }
     }
 
-    /// The keep bits of one band, row-major from bit 0 of `out` (`rows * w` bits), from the
-    /// corner words of `corners`.
+    /// Corner planes and corner rows whose blocks reach output rows `u0 .. u0 + rows` of
+    /// plane `z`.
+    fn reaching(
+        &self,
+        z: usize,
+        u0: usize,
+        rows: usize,
+    ) -> (core::ops::Range<usize>, core::ops::Range<usize>) {
+        (
+            (z + 1).saturating_sub(self.bsd)..(z + 1).min(self.dv),
+            (u0 + 1).saturating_sub(self.bs)..(u0 + rows).min(self.hv),
+        )
+    }
+
+    /// The keep bits of one band, row-major from bit 0 of `out` (`rows * cols` bits), from
+    /// the corner words of `corners`. `last_seed` carries, from tile to tile of one wide
+    /// row, the last seed column left of the tile.
     fn band(
         &self,
         corners: &mut Corners,
-        (k, z, u0, rows): (usize, usize, usize, usize),
+        band: Band,
         out: &mut [u64; ROW_WORDS],
+        last_seed: &mut Option<usize>,
     ) {
+        if self.w > TILE {
+            return self.tile(corners, band, out, last_seed);
+        }
         let rw = mask_words(self.w);
         if rw == 1 {
-            return self.narrow_band(corners, (k, z, u0, rows), out);
+            return self.narrow_band(corners, band, out);
         }
+        let (k, z, u0, rows) = (band.map, band.plane, band.row, band.rows);
+        // The words of one row of corners: `wv` bits, which can be a word fewer than a row
+        // of elements (`w` bits).
+        let cw = mask_words(self.wv);
         let mut dropped = [0u64; ROW_WORDS];
         let mut row = [0u64; ROW_WORDS];
-        // Corner planes and rows whose blocks reach the band.
-        let planes = (z + 1).saturating_sub(self.bsd)..(z + 1).min(self.dv);
-        let corner_rows = (u0 + 1).saturating_sub(self.bs)..(u0 + rows).min(self.hv);
+        let (planes, corner_rows) = self.reaching(z, u0, rows);
         for dz in planes {
             for i in corner_rows.clone() {
                 let at = corners.row(((k * self.dv + dz) * self.hv + i) * self.wv, self.wv);
                 // The keep bits are the words at or above the seed threshold.
-                copy_bits(&corners.stage, at, self.wv, &mut row[..rw]);
+                copy_bits(&corners.stage, at, self.wv, &mut row[..cw]);
                 for (j, v) in row[..rw].iter_mut().enumerate() {
                     *v = !*v & low_bits(self.wv.saturating_sub(64 * j));
                 }
@@ -376,17 +402,85 @@ impl Geometry {
             write_bits(out, u * self.w, &row[..rw], self.w);
         }
     }
+
+    /// [`Geometry::band`] for one tile of a row wider than [`TILE`] columns: the seeds of the
+    /// tile's corner columns (every reaching corner row ORed: dilating across commutes with
+    /// the OR), dilated within the tile, plus the block of the last seed left of the tile.
+    fn tile(
+        &self,
+        corners: &mut Corners,
+        band: Band,
+        out: &mut [u64; ROW_WORDS],
+        last_seed: &mut Option<usize>,
+    ) {
+        let (k, z, u0, v0, cols) = (band.map, band.plane, band.row, band.col, band.cols);
+        if v0 == 0 {
+            *last_seed = None;
+        }
+        let words = mask_words(cols);
+        let mut seeds = [0u64; ROW_WORDS];
+        // Corner columns in this tile (none past `wv`).
+        let count = self.wv.saturating_sub(v0).min(cols);
+        if count > 0 {
+            let mut row = [0u64; ROW_WORDS];
+            let cw = mask_words(count);
+            let (planes, corner_rows) = self.reaching(z, u0, 1);
+            for dz in planes {
+                for i in corner_rows.clone() {
+                    let first = ((k * self.dv + dz) * self.hv + i) * self.wv + v0;
+                    let at = corners.row(first, count);
+                    copy_bits(&corners.stage, at, count, &mut row[..cw]);
+                    for (j, (s, v)) in seeds[..cw].iter_mut().zip(&row[..cw]).enumerate() {
+                        *s |= !v & low_bits(count - 64 * j);
+                    }
+                }
+            }
+        }
+        let highest = (0..words)
+            .rev()
+            .find(|&j| seeds[j] != 0)
+            .map(|j| 64 * j + 63 - seeds[j].leading_zeros() as usize);
+        dilate_across(&mut seeds[..words], self.bs);
+        if let Some(last) = *last_seed {
+            // The last seed's block reaches columns up to `last + bs - 1`.
+            let reach = last.saturating_add(self.bs).saturating_sub(v0).min(cols);
+            for (j, s) in seeds[..mask_words(reach)].iter_mut().enumerate() {
+                *s |= low_bits(reach - 64 * j);
+            }
+        }
+        if let Some(h) = highest {
+            *last_seed = Some(v0 + h);
+        }
+        for (j, (o, s)) in out[..words].iter_mut().zip(&seeds[..words]).enumerate() {
+            *o = !s & low_bits(cols - 64 * j);
+        }
+    }
+}
+
+/// A band: output rows `row .. row + rows` and columns `col .. col + cols` of plane `plane`
+/// of feature map `map` (every column, unless a row is wider than a tile).
+#[derive(Clone, Copy, Debug)]
+struct Band {
+    map: usize,
+    plane: usize,
+    row: usize,
+    rows: usize,
+    col: usize,
+    cols: usize,
+}
+
+impl Band {
+    /// Its elements.
+    fn len(&self) -> usize {
+        self.rows * self.cols
+    }
 }
 
 impl Geometry {
     /// [`Geometry::band`] for rows of at most 64 elements (one word each), the common case of
     /// convolutional feature maps: the same bits, in word arithmetic.
-    fn narrow_band(
-        &self,
-        corners: &mut Corners,
-        (k, z, u0, rows): (usize, usize, usize, usize),
-        out: &mut [u64; ROW_WORDS],
-    ) {
+    fn narrow_band(&self, corners: &mut Corners, band: Band, out: &mut [u64; ROW_WORDS]) {
+        let (k, z, u0, rows) = (band.map, band.plane, band.row, band.rows);
         let (wv, bs) = (self.wv, self.bs);
         // t[j]: the seeds of corner row u0 + 1 - bs + j (all planes ORed), for the rows whose
         // blocks reach the band: j < rows + bs - 1 <= 2 * ROW_WORDS.
@@ -394,8 +488,8 @@ impl Geometry {
         let span = rows + bs - 1;
         let first_row = (u0 + 1).saturating_sub(bs);
         let skip = (bs - 1).saturating_sub(u0); // rows above the map
-        let last_row = (u0 + rows).min(self.hv);
-        let planes = (z + 1).saturating_sub(self.bsd)..(z + 1).min(self.dv);
+        let (planes, corner_rows) = self.reaching(z, u0, rows);
+        let last_row = corner_rows.end;
         for dz in planes {
             let base = (k * self.dv + dz) * self.hv;
             // The plane's corner rows in one window when they fit, else row by row.
@@ -534,12 +628,13 @@ fn each_band(
     g: &Geometry,
     at: At,
     seeds: Rate,
-    mut f: impl FnMut((usize, usize, usize, usize), &[u64; ROW_WORDS]),
+    mut f: impl FnMut(Band, &[u64; ROW_WORDS]),
 ) {
     let mut bits = [0u64; ROW_WORDS];
     let mut corners = Corners::new(backend, at, seeds, g.candidates);
+    let mut last_seed = None;
     for band in g.bands() {
-        g.band(&mut corners, band, &mut bits);
+        g.band(&mut corners, band, &mut bits, &mut last_seed);
         f(band, &bits);
     }
 }
@@ -596,7 +691,7 @@ pub(crate) fn forward<T: Element>(
             let (words, start) = (m.words, m.start);
             let mut kept = 0;
             each_band(backend, &g, at, seeds, |band, bits| {
-                let n = band.3 * g.w;
+                let n = band.len();
                 kept += popcount(bits, n);
                 match g.place(band) {
                     (first, 1) => write_bits(words, start + first, bits, n),
@@ -609,12 +704,12 @@ pub(crate) fn forward<T: Element>(
             // The scale needs every band's count before any element is written.
             let mut kept = 0;
             each_band(backend, &g, at, seeds, |band, bits| {
-                kept += popcount(bits, band.3 * g.w);
+                kept += popcount(bits, band.len());
             });
             let rate = scale(&g, p, kept);
             let s = scale_of::<T>(&rate);
             each_band(backend, &g, at, seeds, |band, bits| {
-                let n = band.3 * g.w;
+                let n = band.len();
                 match g.place(band) {
                     (first, 1) => {
                         let piece = data.sub(first, n);
