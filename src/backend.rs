@@ -401,8 +401,7 @@ impl Backend {
     /// poorly).
     ///
     /// Errors: as [`forward`](Backend::forward); `ShapeMismatch` when `blocks` does not
-    /// describe `x`; `InvalidBlock` for a block size of 0 or rows wider than
-    /// [`Blocks::MAX_WIDTH`].
+    /// describe `x`; `InvalidBlock` for a block size of 0 (even for an empty map).
     ///
     /// ```
     /// use simd_dropout::{mask_words, Backend, Blocks, BitsMut, Io, Seed};
@@ -608,8 +607,10 @@ impl Backend {
     /// (from the mask's start) is the view's `n`-th element in row-major order.
     ///
     /// Errors: as [`forward`](Backend::forward); `InvalidView` when a view reaches outside its
-    /// buffer or the output view overlaps itself; `ShapeMismatch` when the input and output
-    /// views cover different positions.
+    /// buffer, when the input and output views cover different positions, or when the
+    /// written view fails the overlap rule (see [`View`](crate::View): the sorted-stride
+    /// test, which refuses every view with two elements at one index and also some rare
+    /// hand-made views without). Elements of `y` outside its view are never written.
     ///
     /// ```
     /// use simd_dropout::{Backend, Io, Seed, Strided, View};

@@ -68,7 +68,7 @@ pub enum Error {
         reason: &'static str,
     },
     /// A DropBlock geometry ([`Blocks`](crate::Blocks)) the operation cannot run: a block size
-    /// of 0, or feature-map rows wider than [`Blocks::MAX_WIDTH`](crate::Blocks::MAX_WIDTH).
+    /// of 0.
     InvalidBlock {
         /// What is wrong.
         reason: &'static str,

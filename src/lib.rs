@@ -107,8 +107,8 @@
 //! `[0, 1]` (or `p = 1` for alpha and Gaussian dropout), slices of different lengths, a mask buffer too
 //! short for its bits, a [`Shape`] that does not describe the slice or overflows `usize`, a
 //! bias that does not divide the elements into rows, a [`View`] that reaches outside its
-//! buffer or whose output strides overlap, a [`Blocks`] geometry with a block size of 0 or
-//! rows wider than [`Blocks::MAX_WIDTH`], a [`Record`] asked for another kind of call.
+//! buffer or whose output strides may overlap, a [`Blocks`] geometry with a block size of 0,
+//! a [`Record`] asked for another kind of call.
 //! Stream positions never overflow: they wrap modulo 2^64, the period of the stream. The
 //! only panics left are allocation failures (in [`Mask`] and [`forward_to_vec`]); internal
 //! consistency checks in the kernels sit behind that validation and cannot be reached

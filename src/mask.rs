@@ -155,6 +155,10 @@ impl<'a> MaskRef<'a> {
     /// `f(first element, words, len)` over the mask realigned to bit 0, a chunk at a time
     /// (the words themselves when the mask starts at a word boundary).
     fn chunks(&self, mut f: impl FnMut(usize, &[u64], usize)) {
+        if self.len == 0 {
+            // No bits: `start` may stand at (or past) the buffer's end.
+            return f(0, &[], 0);
+        }
         if self.start.is_multiple_of(64) {
             let w0 = self.start / 64;
             return f(0, &self.words[w0..w0 + mask_words(self.len)], self.len);
@@ -283,6 +287,27 @@ impl core::hash::Hash for Mask {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_masks_at_word_boundaries_past_the_buffer() {
+        let w = [!0u64, !0, !0];
+        for (words, start) in [
+            (&w[..0], 0),
+            (&w[..0], 64),
+            (&w[..1], 128),
+            (&w[..2], 320),
+            (&w[..0], usize::MAX - 63),
+            (&w[..3], usize::MAX),
+        ] {
+            let m = MaskRef::at(words, start, 0).unwrap();
+            assert_eq!(m.count_kept(), 0);
+            m.write_bytes(&mut []).unwrap();
+            m.write_bools(&mut []).unwrap();
+            assert_eq!(m.iter().count(), 0);
+            assert_eq!(m.get(0), None);
+            assert_eq!(m, MaskRef::new(&[], 0).unwrap());
+        }
+    }
 
     #[test]
     fn bytes_and_bools_at_every_start() {

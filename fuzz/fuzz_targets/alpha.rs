@@ -33,14 +33,17 @@ fn check<T: FromBits>(r: &mut Recipe) {
             continue;
         }
         let mut xy = x.clone();
-        b.alpha_forward(p, seed, offset, Io::InPlace(&mut xy), None).unwrap();
+        b.alpha_forward(p, seed, offset, Io::InPlace(&mut xy), None)
+            .unwrap();
         assert!(same(&xy, &want), "in place {}", b.name());
         let mut g = vec![T::ZERO; n];
         let io = Io::Out { x: &gy, y: &mut g };
-        b.alpha_backward(p, seed, offset, io, Some(Bits::at(&m, at))).unwrap();
+        b.alpha_backward(p, seed, offset, io, Some(Bits::at(&m, at)))
+            .unwrap();
         assert!(same(&g, &want_g), "backward {}", b.name());
         let mut g2 = gy.clone();
-        b.alpha_backward(p, seed, offset, Io::InPlace(&mut g2), None).unwrap();
+        b.alpha_backward(p, seed, offset, Io::InPlace(&mut g2), None)
+            .unwrap();
         assert!(same(&g2, &want_g), "backward recompute {}", b.name());
     }
 }

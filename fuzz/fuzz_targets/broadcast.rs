@@ -47,15 +47,22 @@ fn check<T: FromBits>(r: &mut Recipe) {
             continue;
         }
         let mut xy = x.clone();
-        b.broadcast_forward(shape, p, seed, offset, Io::InPlace(&mut xy), None).unwrap();
+        b.broadcast_forward(shape, p, seed, offset, Io::InPlace(&mut xy), None)
+            .unwrap();
         assert!(same(&xy, &want), "in place {} {shape:?}", b.name());
         let mut g = vec![T::ZERO; n];
         let io = Io::Out { x: &x, y: &mut g };
-        b.broadcast_backward(shape, p, seed, offset, io, Some(Bits::at(&m, at))).unwrap();
+        b.broadcast_backward(shape, p, seed, offset, io, Some(Bits::at(&m, at)))
+            .unwrap();
         assert!(same(&g, &want), "backward {} {shape:?}", b.name());
         let mut g2 = x.clone();
-        b.broadcast_backward(shape, p, seed, offset, Io::InPlace(&mut g2), None).unwrap();
-        assert!(same(&g2, &want), "backward recompute {} {shape:?}", b.name());
+        b.broadcast_backward(shape, p, seed, offset, Io::InPlace(&mut g2), None)
+            .unwrap();
+        assert!(
+            same(&g2, &want),
+            "backward recompute {} {shape:?}",
+            b.name()
+        );
     }
 }
 

@@ -29,7 +29,13 @@ fn check<T: FromBits>(r: &mut Recipe) {
     for b in backends() {
         let mut y = vec![T::ZERO; n];
         let mut m = vec![0u64; words];
-        let got = b.forward(p, seed, offset, Io::Out { x: &x, y: &mut y }, Some(BitsMut::at(&mut m, at)));
+        let got = b.forward(
+            p,
+            seed,
+            offset,
+            Io::Out { x: &x, y: &mut y },
+            Some(BitsMut::at(&mut m, at)),
+        );
         if !forward_matches(b.name(), got, fails, (&y, &want), (&m, at, &keep)) {
             continue;
         }
@@ -41,27 +47,44 @@ fn check<T: FromBits>(r: &mut Recipe) {
             })
         }));
         let mut xy = x.clone();
-        b.forward(p, seed, offset, Io::InPlace(&mut xy), None).unwrap();
+        b.forward(p, seed, offset, Io::InPlace(&mut xy), None)
+            .unwrap();
         assert!(same(&xy, &want), "in place {}", b.name());
         let mut u = vec![MaybeUninit::<T>::uninit(); n];
-        b.forward(p, seed, offset, Io::Uninit { x: &x, y: &mut u }, None).unwrap();
-        let u: Vec<T> = u.iter().map(|v| {
-            // SAFETY (fuzz harness): a call that returned Ok initialized every element.
-            unsafe { v.assume_init() }
-        }).collect();
+        b.forward(p, seed, offset, Io::Uninit { x: &x, y: &mut u }, None)
+            .unwrap();
+        let u: Vec<T> = u
+            .iter()
+            .map(|v| {
+                // SAFETY (fuzz harness): a call that returned Ok initialized every element.
+                unsafe { v.assume_init() }
+            })
+            .collect();
         assert!(same(&u, &want), "uninit {}", b.name());
         let mut g = vec![T::ZERO; n];
-        b.backward(p, seed, offset, Io::Out { x: &x, y: &mut g }, Some(Bits::at(&m, at))).unwrap();
+        b.backward(
+            p,
+            seed,
+            offset,
+            Io::Out { x: &x, y: &mut g },
+            Some(Bits::at(&m, at)),
+        )
+        .unwrap();
         assert!(same(&g, &want), "backward {}", b.name());
         let mut g2 = x.clone();
-        b.backward(p, seed, offset, Io::InPlace(&mut g2), None).unwrap();
+        b.backward(p, seed, offset, Io::InPlace(&mut g2), None)
+            .unwrap();
         assert!(same(&g2, &want), "backward recompute {}", b.name());
     }
     // A mask too short for a backward is an error too.
     if !fails && n > 0 {
         let m = vec![!0u64; mask_words(n) - 1];
         let mut g = x.clone();
-        assert!(simd_dropout::Backend::scalar().backward(p, seed, offset, Io::InPlace(&mut g), Some(Bits::new(&m))).is_err());
+        assert!(
+            simd_dropout::Backend::scalar()
+                .backward(p, seed, offset, Io::InPlace(&mut g), Some(Bits::new(&m)))
+                .is_err()
+        );
         assert!(same(&g, &x));
     }
 }

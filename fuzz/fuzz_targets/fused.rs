@@ -19,11 +19,27 @@ fn check<T: FromBits>(r: &mut Recipe) {
     if r.byte() % 8 != 0 {
         n -= n % cols; // whole rows, mostly
     }
-    let bias_len = if r.byte() % 16 == 0 { r.below(300) } else { cols };
-    let res_len = if r.byte() % 16 == 0 { r.below(n + 2) } else { n };
-    let (x, bias, res): (Vec<T>, Vec<T>, Vec<T>) = (data(n, r.u64()), data(bias_len, r.u64()), data(res_len, r.u64()));
+    let bias_len = if r.byte() % 16 == 0 {
+        r.below(300)
+    } else {
+        cols
+    };
+    let res_len = if r.byte() % 16 == 0 {
+        r.below(n + 2)
+    } else {
+        n
+    };
+    let (x, bias, res): (Vec<T>, Vec<T>, Vec<T>) = (
+        data(n, r.u64()),
+        data(bias_len, r.u64()),
+        data(res_len, r.u64()),
+    );
     let gy: Vec<T> = data(n, r.u64());
-    let rows_fit = if bias_len == 0 { n == 0 } else { n % bias_len == 0 };
+    let rows_fit = if bias_len == 0 {
+        n == 0
+    } else {
+        n % bias_len == 0
+    };
     let fails = !valid_p(p) || !rows_fit || res_len != n;
     let words = mask_words(at + n);
     let (keep, want, (want_gx, want_gb)) = if fails {
@@ -38,20 +54,39 @@ fn check<T: FromBits>(r: &mut Recipe) {
         let mut y = vec![T::ZERO; n];
         let mut m = vec![0u64; words];
         let io = Io::Out { x: &x, y: &mut y };
-        let got = b.fused_forward(&bias, &res, p, seed, offset, io, Some(BitsMut::at(&mut m, at)));
+        let got = b.fused_forward(
+            &bias,
+            &res,
+            p,
+            seed,
+            offset,
+            io,
+            Some(BitsMut::at(&mut m, at)),
+        );
         if !forward_matches(b.name(), got, fails, (&y, &want), (&m, at, &keep)) {
             continue;
         }
         let mut xy = x.clone();
-        b.fused_forward(&bias, &res, p, seed, offset, Io::InPlace(&mut xy), None).unwrap();
+        b.fused_forward(&bias, &res, p, seed, offset, Io::InPlace(&mut xy), None)
+            .unwrap();
         assert!(same(&xy, &want), "in place {}", b.name());
         let (mut gx, mut gb) = (vec![T::ZERO; n], vec![T::ZERO; bias_len]);
         let io = Io::Out { x: &gy, y: &mut gx };
-        b.fused_backward(&mut gb, p, seed, offset, io, Some(Bits::at(&m, at))).unwrap();
-        assert!(same(&gx, &want_gx) && same(&gb, &want_gb), "backward {}", b.name());
+        b.fused_backward(&mut gb, p, seed, offset, io, Some(Bits::at(&m, at)))
+            .unwrap();
+        assert!(
+            same(&gx, &want_gx) && same(&gb, &want_gb),
+            "backward {}",
+            b.name()
+        );
         let (mut gx2, mut gb2) = (gy.clone(), vec![T::ZERO; bias_len]);
-        b.fused_backward(&mut gb2, p, seed, offset, Io::InPlace(&mut gx2), None).unwrap();
-        assert!(same(&gx2, &want_gx) && same(&gb2, &want_gb), "backward recompute {}", b.name());
+        b.fused_backward(&mut gb2, p, seed, offset, Io::InPlace(&mut gx2), None)
+            .unwrap();
+        assert!(
+            same(&gx2, &want_gx) && same(&gb2, &want_gb),
+            "backward recompute {}",
+            b.name()
+        );
     }
 }
 

@@ -21,7 +21,11 @@ fn call<T: FromBits>(r: &mut Recipe, layer: &Dropout, op: Op, n: usize) {
     let rec = match layer.reserve(op, n) {
         Ok(rec) => rec,
         Err(_) => {
-            assert_eq!(layer.offset(), before, "a refused reservation moves nothing");
+            assert_eq!(
+                layer.offset(),
+                before,
+                "a refused reservation moves nothing"
+            );
             return;
         }
     };
@@ -30,9 +34,16 @@ fn call<T: FromBits>(r: &mut Recipe, layer: &Dropout, op: Op, n: usize) {
         _ => n,
     };
     let step = if training { words as u64 } else { 0 };
-    assert_eq!((rec.offset, layer.offset()), (before, before.wrapping_add(step)));
+    assert_eq!(
+        (rec.offset, layer.offset()),
+        (before, before.wrapping_add(step))
+    );
     let x: Vec<T> = data(n, r.u64());
-    let keep = if training { spec_keep(p, rec.seed, rec.offset, words) } else { vec![true; words] };
+    let keep = if training {
+        spec_keep(p, rec.seed, rec.offset, words)
+    } else {
+        vec![true; words]
+    };
     let p_eff = if training { p } else { 0.0 };
     let mut y = vec![T::ZERO; n];
     let mut m = vec![0u64; mask_words(words)];
@@ -44,19 +55,27 @@ fn call<T: FromBits>(r: &mut Recipe, layer: &Dropout, op: Op, n: usize) {
             assert!(rec.forward(Io::InPlace(&mut z), None).is_err());
             assert!(same(&z, &x));
             let io = Io::Out { x: &x, y: &mut y };
-            rec.fused_forward(&bias, &res, io, Some(simd_dropout::BitsMut::new(&mut m))).unwrap();
+            rec.fused_forward(&bias, &res, io, Some(simd_dropout::BitsMut::new(&mut m)))
+                .unwrap();
             spec_fused(&x, &bias, &res, &keep, p_eff)
         }
         _ => {
             // Misuse: the fused method on another record, and a wrong length.
             let mut z = x.clone();
             let mut gb = vec![T::ZERO; 1];
-            assert!(rec.fused_backward(&mut gb, Io::InPlace(&mut z), None).is_err());
+            assert!(
+                rec.fused_backward(&mut gb, Io::InPlace(&mut z), None)
+                    .is_err()
+            );
             let mut long = x.clone();
             long.push(T::ZERO);
             assert!(rec.forward(Io::InPlace(&mut long), None).is_err());
             assert!(same(&z, &x) && same(&long[..n], &x));
-            rec.forward(Io::Out { x: &x, y: &mut y }, Some(simd_dropout::BitsMut::new(&mut m))).unwrap();
+            rec.forward(
+                Io::Out { x: &x, y: &mut y },
+                Some(simd_dropout::BitsMut::new(&mut m)),
+            )
+            .unwrap();
             match op {
                 Op::Broadcast(s) => {
                     let (_, mid, inner) = s.dims();
@@ -108,7 +127,11 @@ fn run(r: &mut Recipe) {
             0 => Op::Element,
             1 => {
                 let (outer, inner) = (1 + r.below(20), 1 + r.below(20));
-                let mid = if r.byte() % 8 == 0 { r.below(4) } else { n / (outer * inner) };
+                let mid = if r.byte() % 8 == 0 {
+                    r.below(4)
+                } else {
+                    n / (outer * inner)
+                };
                 Op::Broadcast(Shape::new(outer, mid, inner))
             }
             2 => Op::Alpha,

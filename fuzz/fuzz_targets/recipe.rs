@@ -135,7 +135,10 @@ pub fn forward_matches<T: FromBits>(
 ) -> bool {
     if fails {
         assert!(got.is_err(), "{what}: accepted");
-        assert!(y.iter().all(|v| v.to_bits() == 0) && m.iter().all(|&w| w == 0), "{what}: wrote");
+        assert!(
+            y.iter().all(|v| v.to_bits() == 0) && m.iter().all(|&w| w == 0),
+            "{what}: wrote"
+        );
         return false;
     }
     got.unwrap();

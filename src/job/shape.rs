@@ -273,6 +273,22 @@ pub const MAX_RANK: usize = 6;
 /// the full logical tensor gives its elements. Mask bit `n` of a call is the view's `n`-th
 /// element in row-major order.
 ///
+/// A view that is written (an output, or an in-place view) must pass the *overlap rule*: its
+/// dimensions of size 2 or more, sorted by `|stride|`, each step over everything the smaller
+/// ones reach (`|stride| > sum((dim - 1) * |stride|)` of those before it). That refuses every
+/// view with two elements at one index, and also rare hand-made ones whose elements happen
+/// not to collide (dims `[2, 3]`, strides `[3, 2]`); transposes, slices, reversals and
+/// broadcast inputs of real tensors all pass. A view of no elements is always accepted.
+///
+/// ```
+/// use simd_dropout::{Backend, Seed, Strided, View};
+/// let mut y = [0.0f32; 8];
+/// let refused = View::strided(&[2, 3], &[3, 2], 0)?; // indices 0, 2, 4, 3, 5, 7
+/// let io = Strided::InPlace { xy: &mut y, view: refused };
+/// assert!(Backend::detect().strided_forward(0.5, Seed::default(), 0, io, None).is_err());
+/// # Ok::<(), simd_dropout::Error>(())
+/// ```
+///
 /// ```
 /// use simd_dropout::View;
 /// // A [3, 4] matrix stored column-major (a transposed array).
@@ -404,8 +420,8 @@ impl View {
 
     /// The number of elements of the full logical tensor.
     pub(crate) fn full_len(&self) -> usize {
-        // `within` and `strided` checked that it fits.
-        self.full.iter().product()
+        // `within` and `strided` checked that it fits (a zero anywhere makes it 0).
+        product(&self.full).unwrap_or(usize::MAX)
     }
 
     /// Two views of the same positions with neighbouring dimensions merged wherever both lay
@@ -414,6 +430,11 @@ impl View {
     /// positions and order in fewer, longer rows (a contiguous tensor becomes one row).
     pub(crate) fn merged(a: &View, b: &View) -> (View, View) {
         let (mut a, mut b) = (*a, *b);
+        if a.len == 0 || b.len == 0 {
+            // No elements: no rows to merge (and the products of huge dimensions beside a
+            // zero one would overflow).
+            return (a, b);
+        }
         let mut d = a.rank;
         while d >= 2 {
             let (i, j) = (d - 2, d - 1);
@@ -472,9 +493,9 @@ impl View {
         Ok(())
     }
 
-    /// `InvalidView` unless no two elements share a buffer index (a written view). The test
-    /// is the usual sufficient one: sorted by stride, each dimension steps over everything the
-    /// smaller ones reach.
+    /// `InvalidView` unless the view passes the overlap rule (a written view): sorted by
+    /// stride, each dimension steps over everything the smaller ones reach. Sufficient, not
+    /// exact (an exact test is a subset-sum search); CONTRACT.md section 6 states it.
     pub(crate) fn check_no_overlap(&self) -> Result<(), Error> {
         if self.len <= 1 {
             return Ok(());
@@ -493,7 +514,7 @@ impl View {
         for &(stride, dim) in used.iter() {
             if stride <= reach {
                 return Err(Error::InvalidView {
-                    reason: "the output view's strides overlap",
+                    reason: "the written view fails the overlap rule (sorted by |stride|, each stride must exceed what the smaller ones reach)",
                 });
             }
             reach += stride * (dim - 1);
@@ -526,7 +547,7 @@ impl View {
             v.dims[d + shift] = self.dims[d];
             v.strides[d + shift] = self.strides[d];
             v.pos_strides[d + shift] = pos_stride;
-            first = first.wrapping_add(self.start[d] as u64 * pos_stride);
+            first = first.wrapping_add((self.start[d] as u64).wrapping_mul(pos_stride));
             pos_stride = pos_stride.wrapping_mul(self.full[d] as u64);
         }
         v.first_pos = first;

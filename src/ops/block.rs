@@ -240,7 +240,8 @@ impl Blocks {
             (false, _) => (1, 1),
         };
         Ok(Geometry {
-            maps: self.n * self.c,
+            // Without elements, `n * c` alone may overflow; no band is visited.
+            maps: if len == 0 { 0 } else { self.n * self.c },
             c: self.c,
             channels_last: self.channels_last,
             d: self.depth,
