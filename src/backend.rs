@@ -237,7 +237,8 @@ impl Backend {
     /// The backward pass of [`forward`](Backend::forward) (`x` = the output gradient, `y` =
     /// the input gradient): `gx = keep ? gy * scale : +0.0`, with the keep bits read from
     /// `mask`, or regenerated from `(seed, offset)` when `mask` is `None` (nothing stored).
-    /// Also the replay of a forward. At `p = 1` every element is dropped, whatever the mask.
+    /// Also the replay of a forward. When `round(p * 2^32) = 2^32` (`p = 1`, and every
+    /// `p >= 1 - 2^-33`) every element is dropped, whatever the mask.
     ///
     /// ```
     /// use simd_dropout::{Backend, Bits, Io, Seed};
@@ -793,8 +794,8 @@ impl Backend {
         for_pieces(self.parallel, (data, mask), 64, &run);
     }
 
-    /// Applies mask bits from any start bit to a checked job. At `p = 1` nothing is kept,
-    /// whatever the bits say.
+    /// Applies mask bits from any start bit to a checked job. At a threshold of 2^32 nothing
+    /// is kept, whatever the bits say.
     pub(crate) fn apply_at<T: Element>(self, mask: Bits<'_>, rate: Rate, mut data: Data<'_, T>) {
         if rate.drops_all() {
             return data.fill(T::ZERO);

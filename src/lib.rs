@@ -61,9 +61,10 @@
 //! is the payload of a NaN output. A change of any output bit is a breaking change and is
 //! listed in the changelog; golden vectors in the test suite pin the bits.
 //!
-//! A [`Dropout`] layer advances its offset by exactly the number of elements of each training
-//! call, so successive calls never reuse words and any call can be replayed from its
-//! [`Record`].
+//! A [`Dropout`] layer advances its offset by exactly the words each training call draws
+//! (its elements for element dropout; decisions, candidates, elements for the variants,
+//! whatever `p`), so successive calls never reuse words and any call can be replayed from
+//! its [`Record`].
 //!
 //! # Mask format
 //!
