@@ -774,6 +774,8 @@ impl Backend {
         data: Data<'_, T>,
         mask: Option<&mut [u64]>,
     ) {
+        // Only the AVX-512 arm asks whether the call streams to DRAM.
+        #[cfg(target_arch = "x86_64")]
         let large = kernels::large::<T>(data.len());
         let run = |first: usize, (d, m): (Data<'_, T>, Option<&mut [u64]>)| {
             let off = offset.wrapping_add(first as u64);
