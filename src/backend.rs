@@ -94,7 +94,7 @@ impl Backend {
     }
 
     /// The AVX2 + F16C backend, if this CPU has those features (always `None` off x86_64 and
-    /// with the test-only `no-avx2` feature).
+    /// and under CI's `--cfg simd_dropout_cap="portable"`).
     ///
     /// ```
     /// if let Some(b) = simd_dropout::Backend::avx2() {
@@ -110,7 +110,7 @@ impl Backend {
     }
 
     /// The AVX-512 backend (F + DQ + BW, with AVX2 and F16C), if this CPU has those features
-    /// (always `None` off x86_64 and with the test-only `no-avx512` feature).
+    /// (always `None` off x86_64 and under CI's `--cfg simd_dropout_cap`).
     ///
     /// ```
     /// if let Some(b) = simd_dropout::Backend::avx512() {

@@ -97,8 +97,11 @@
 //! - `serde`: `Serialize` and `Deserialize` for [`Seed`] and the layer's [`State`].
 //! - `rayon`: [`Backend::parallel`], splitting large calls across rayon threads with results
 //!   identical to the serial call. Implies `std`.
-//! - `no-avx2`, `no-avx512`: test-only; switch a backend off so that CI can exercise the
-//!   others on any CPU.
+//!
+//! Every feature is additive. CI reaches the slower backends' `detect()` through a compiler
+//! flag, not a feature (one crate in a dependency graph could otherwise switch a backend off
+//! for all): `RUSTFLAGS='--cfg simd_dropout_cap="avx2"'` (or `"portable"`) makes the faster
+//! backends unavailable.
 //!
 //! Without default features the crate is `no_std` and needs no allocator.
 //!

@@ -320,15 +320,23 @@ fn detect_is_the_fastest_available() {
     #[cfg(all(target_arch = "x86_64", feature = "std"))]
     {
         let has = |f: &str| match f {
+            // Everything the AVX-512 backend needs, not only F and DQ.
             "avx512" => {
                 std::is_x86_feature_detected!("avx512f")
                     && std::is_x86_feature_detected!("avx512dq")
+                    && std::is_x86_feature_detected!("avx512bw")
+                    && std::is_x86_feature_detected!("avx2")
+                    && std::is_x86_feature_detected!("f16c")
             }
             _ => std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c"),
         };
-        let want = if has("avx512") && !cfg!(feature = "no-avx512") {
+        let capped_to_avx2 = cfg!(any(
+            simd_dropout_cap = "avx2",
+            simd_dropout_cap = "portable"
+        ));
+        let want = if has("avx512") && !capped_to_avx2 {
             "avx512"
-        } else if has("avx2") && !cfg!(feature = "no-avx2") {
+        } else if has("avx2") && !cfg!(simd_dropout_cap = "portable") {
             "avx2"
         } else {
             "portable"

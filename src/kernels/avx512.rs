@@ -21,11 +21,14 @@ use half::{bf16, f16};
 pub(crate) struct Avx512(());
 
 impl Avx512 {
-    /// The backend, if this CPU has it (and it is not switched off by the `no-avx512`
-    /// feature).
+    /// The backend, if this CPU has it (and CI's `--cfg simd_dropout_cap` does not switch it
+    /// off).
     #[inline]
     pub(crate) fn new() -> Option<Self> {
-        if cfg!(feature = "no-avx512") {
+        if cfg!(any(
+            simd_dropout_cap = "avx2",
+            simd_dropout_cap = "portable"
+        )) {
             return None;
         }
         #[cfg(all(
